@@ -1,0 +1,169 @@
+"""Entry point of the ``yardwatch`` command: ``yardwatch <command> [key=value ...]``.
+
+Plain runs compose the command's config with Hydra's compose API and call the command in this process, so that
+configuration errors are caught before anything is written and reported as one line with exit status 2. Runs
+that ask for Hydra's own machinery (``--cfg``, ``--help``, ``--info``, ``-m`` sweeps) go through ``hydra.main``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from yardwatch.errors import ConfigError, YardwatchError
+
+log = logging.getLogger(__name__)
+
+EXIT_OK = 0
+EXIT_INTERNAL = 1
+EXIT_BAD_INPUT = 2
+
+# command -> (module under yardwatch.cli, one-line description)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "synth": ("synth", "make synthetic georeferenced rail-yard scenes with exact labels"),
+    "tile": ("tile", "cut scenes and geo labels into a YOLO / YOLO-OBB training dataset"),
+    "train": ("train", "train a detector (axis-aligned or oriented boxes) on a tiled dataset"),
+    "predict": ("predict", "detect objects over whole scenes; georeferenced, merged across tile seams"),
+    "evaluate": ("evaluate", "score scene-level detections against labels (COCO mAP, counts)"),
+    "count": ("count", "count detections per site and date, flag anomalies, write a report"),
+    "export": ("export", "export weights to ONNX / TorchScript / TensorRT with their model card"),
+    "doctor": ("doctor", "print versions and devices, and check the demo weights load"),
+}
+
+_HYDRA_FLAGS = ("--cfg", "-c", "--help", "-h", "--hydra-help", "--info", "-i", "-m", "--multirun",
+                "--resolve", "-p", "--package", "--shell-completion", "-sc")
+
+
+def config_dir() -> Path:
+    """The folder holding the Hydra configs: inside the package when installed from a wheel, else the repo's."""
+    packaged = Path(__file__).resolve().parents[1] / "configs"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parents[3] / "configs"
+
+
+def set_offline_environment() -> None:
+    """Keep ultralytics away from the network and from pip, whatever the user's shell says.
+
+    Its settings file goes to a yardwatch cache folder so runs never write into the user's config tree.
+    """
+    os.environ.setdefault("YOLO_OFFLINE", "1")
+    os.environ.setdefault("YOLO_AUTOINSTALL", "false")
+    os.environ.setdefault("YOLO_VERBOSE", "false")
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "yardwatch" / "ultralytics"
+    os.environ.setdefault("YOLO_CONFIG_DIR", str(cache))
+
+
+def _usage() -> str:
+    lines = ["usage: yardwatch <command> [key=value ...] [--cfg job] [-m]", "", "commands:"]
+    lines += [f"  {name:<9} {desc}" for name, (_, desc) in COMMANDS.items()]
+    lines += ["", "Keys use Hydra override syntax; `yardwatch <command> --cfg job` prints a command's config."]
+    return "\n".join(lines)
+
+
+def _one_line(err: BaseException) -> str:
+    text = " ".join(str(err).split())
+    return text or type(err).__name__
+
+
+def _command_runner(name: str) -> Callable:
+    module = importlib.import_module(f"yardwatch.cli.{COMMANDS[name][0]}")
+    return module.run
+
+
+def compose_config(command: str, overrides: Sequence[str]):
+    """Compose the config of ``command`` with ``overrides``; a Hydra error becomes a :class:`ConfigError`."""
+    from hydra import compose, initialize_config_dir
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+            return compose(config_name=command, overrides=list(overrides))
+    except (HydraException, OmegaConfBaseException) as err:
+        first = " ".join(str(err).split())[:300] or type(err).__name__
+        raise ConfigError(
+            f"{command}: bad override ({first}); `yardwatch {command} --cfg job` lists the valid keys"
+        ) from err
+
+
+def _run_with_hydra_main(command: str, overrides: list[str]) -> int:
+    import hydra
+
+    runner = _command_runner(command)
+
+    def task(cfg) -> None:
+        _guarded(lambda: runner(cfg))
+
+    argv = [f"yardwatch {command}", *overrides, "hydra/job_logging=none", "hydra/hydra_logging=none"]
+    saved = sys.argv
+    sys.argv = argv
+    try:
+        hydra.main(config_path=str(config_dir()), config_name=command, version_base="1.3")(task)()
+    finally:
+        sys.argv = saved
+    return EXIT_OK
+
+
+def _guarded(fn: Callable[[], object]) -> None:
+    """Run ``fn``; user-fixable errors exit 2 with one line, anything else exits 1 with the traceback logged."""
+    try:
+        fn()
+    except YardwatchError as err:
+        print(f"yardwatch: error: {_one_line(err)}", file=sys.stderr)
+        sys.exit(EXIT_BAD_INPUT)
+    except KeyboardInterrupt:
+        print("yardwatch: interrupted", file=sys.stderr)
+        sys.exit(130)
+    except Exception as err:  # noqa: BLE001 - the last line of defence: log it, exit 1
+        log.debug("internal error", exc_info=True)
+        print(f"yardwatch: internal error: {type(err).__name__}: {_one_line(err)} "
+              "(rerun with YARDWATCH_DEBUG=1 for the traceback)", file=sys.stderr)
+        if os.environ.get("YARDWATCH_DEBUG"):
+            import traceback
+
+            traceback.print_exc()
+        sys.exit(EXIT_INTERNAL)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``yardwatch`` with ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help", "help"):
+        print(_usage())
+        return EXIT_OK
+    if args[0] in ("-V", "--version"):
+        from yardwatch import __version__
+
+        print(f"yardwatch {__version__}")
+        return EXIT_OK
+    command, overrides = args[0], args[1:]
+    if command not in COMMANDS:
+        print(f"yardwatch: error: unknown command {command!r}; choose one of: {', '.join(COMMANDS)}",
+              file=sys.stderr)
+        return EXIT_BAD_INPUT
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.getLogger("matplotlib").setLevel(logging.WARNING)
+    set_offline_environment()
+    try:
+        if any(a.split("=")[0] in _HYDRA_FLAGS for a in overrides):
+            return _run_with_hydra_main(command, overrides)
+        cfg = None
+
+        def compose_and_run() -> None:
+            nonlocal cfg
+            cfg = compose_config(command, overrides)
+            _command_runner(command)(cfg)
+
+        _guarded(compose_and_run)
+    except SystemExit as exit_:
+        return int(exit_.code or 0) if isinstance(exit_.code, int) else EXIT_INTERNAL
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

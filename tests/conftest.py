@@ -1,0 +1,70 @@
+"""Shared fixtures: offline ultralytics, paths to the reference data, tiny seeded georeferenced rasters."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Before anything imports ultralytics: never touch the network, pip or the user's settings.
+    os.environ["YOLO_OFFLINE"] = "1"
+    os.environ["YOLO_AUTOINSTALL"] = "false"
+    os.environ["YOLO_VERBOSE"] = "false"
+    os.environ.setdefault("YOLO_CONFIG_DIR", str(Path(config.rootpath) / ".pytest_cache" / "ultralytics"))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    try:
+        import torch
+
+        has_cuda = torch.cuda.is_available()
+    except ImportError:  # pragma: no cover - torch is a dependency
+        has_cuda = False
+    if not has_cuda:
+        skip = pytest.mark.skip(reason="needs a CUDA GPU")
+        for item in items:
+            if "gpu" in item.keywords:
+                item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The folder of reference data that yardwatch did not write; skip when it is not beside the checkout."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"reference data not found at {SHARED_DATA}")
+    return SHARED_DATA
+
+
+def write_geotiff(path: Path, array: np.ndarray, *, crs: str | None = "EPSG:32652",
+                  transform=None, nodata: float | None = None, tiled: bool = True) -> Path:
+    """Write ``array`` (bands, rows, cols) as a GeoTIFF; default transform: 0.5 m pixels near Tumangang."""
+    import rasterio
+    from rasterio.transform import from_origin
+
+    if transform is None:
+        transform = from_origin(350000.0, 4700000.0, 0.5, 0.5)
+    bands, height, width = array.shape
+    profile = dict(driver="GTiff", width=width, height=height, count=bands, dtype=array.dtype.name,
+                   transform=transform, nodata=nodata, compress="deflate")
+    if crs is not None:
+        profile["crs"] = crs
+    if tiled:
+        profile.update(tiled=True, blockxsize=64, blockysize=64)
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(array)
+    return path
+
+
+@pytest.fixture
+def tiny_scene(tmp_path: Path) -> Path:
+    """A 256x256 3-band uint8 GeoTIFF in EPSG:32652 at 0.5 m, seeded noise with a bright 29x6 px bar."""
+    rng = np.random.default_rng(0)
+    array = rng.integers(40, 90, size=(3, 256, 256), dtype=np.uint8)
+    array[:, 100:106, 50:79] = 220
+    return write_geotiff(tmp_path / "tiny.tif", array)
