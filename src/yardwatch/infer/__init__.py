@@ -1,1 +1,1 @@
-"""infer"""
+"""The batched inference core: prefetching reader, batcher, model runner, decode, seam merge."""

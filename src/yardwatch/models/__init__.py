@@ -1,1 +1,1 @@
-"""models"""
+"""Detector models: the only package that imports ultralytics (lazily, inside functions)."""

@@ -1,0 +1,151 @@
+"""Build detector networks from ultralytics YAMLs and load trained weights with their model card.
+
+Everything here imports ultralytics lazily so that ``io/``, ``tiling/`` and ``geo/`` stay importable without it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from yardwatch import CLASS_NAMES
+from yardwatch.errors import InputError, ModelError
+from yardwatch.models.card import ModelCard, file_sha256, find_card, read_card
+
+log = logging.getLogger(__name__)
+
+# Architectures built from the YAMLs that ultralytics ships (no pretrained download ever).
+ARCHITECTURES = ("yolov8n", "yolov8s", "yolov8m", "yolo11n", "yolo11s", "yolo11m")
+EMBEDDED_CARD_KEY = "yardwatch_model_card"
+
+
+def ensure_offline() -> None:
+    """Make ultralytics offline before its first import (no downloads, no pip, settings in a cache dir)."""
+    os.environ.setdefault("YOLO_OFFLINE", "1")
+    os.environ.setdefault("YOLO_AUTOINSTALL", "false")
+    os.environ.setdefault("YOLO_VERBOSE", "false")
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "yardwatch" / "ultralytics"
+    os.environ.setdefault("YOLO_CONFIG_DIR", str(cache))
+
+
+def model_yaml(architecture: str, task: str) -> str:
+    """The ultralytics YAML name for ``architecture`` and ``task``: ``yolov8n`` + ``obb`` -> ``yolov8n-obb.yaml``."""
+    name = architecture.removesuffix(".yaml").removesuffix("-obb")
+    if name not in ARCHITECTURES:
+        raise ModelError(f"model={architecture!r} is not a known architecture; choose one of "
+                         f"{', '.join(ARCHITECTURES)} or pass a .pt weights path")
+    return f"{name}{'-obb' if task == 'obb' else ''}.yaml"
+
+
+def build_yolo(model: str, task: str) -> Any:
+    """An ultralytics ``YOLO`` object: built from YAML for an architecture name, loaded for a ``.pt`` path."""
+    ensure_offline()
+    from ultralytics import YOLO
+
+    if model.endswith(".pt"):
+        path = Path(model)
+        if not path.is_file():
+            raise InputError(f"model={model}: weights file not found; pass an existing .pt or an architecture "
+                             f"name such as yolov8n")
+        try:
+            yolo = YOLO(str(path), task=task)
+        except Exception as err:  # ultralytics raises many types for a bad file
+            raise ModelError(f"model={model}: not a loadable checkpoint ({err}); pass a .pt written by "
+                             "yardwatch train or ultralytics") from err
+        if yolo.task != task:
+            raise ModelError(f"model={model}: weights are for task={yolo.task}, not task={task}; set task={yolo.task}")
+        return yolo
+    return YOLO(model_yaml(model, task), task=task)
+
+
+@dataclass(slots=True)
+class LoadedModel:
+    """A network ready for batched inference, with the card that says how to feed it.
+
+    ``forward(batch)`` takes a float tensor (B, 3, H, W) in [0, 1] on ``device`` and returns the raw head output
+    (B, 4 + nc [+ 1 angle for obb], N anchors) with boxes as (cx, cy, w, h) in input pixels.
+    """
+
+    network: Any
+    card: ModelCard
+    stride: int
+    device: Any
+    path: Path
+    sha256: str
+    half: bool = False
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.card.class_names)
+
+    def forward(self, batch: Any) -> Any:
+        import torch
+
+        with torch.inference_mode():
+            out = self.network(batch)
+        return out[0] if isinstance(out, (list, tuple)) else out
+
+
+def _checkpoint_card(ckpt: dict[str, Any], network: Any, weights: Path) -> ModelCard:
+    embedded = ckpt.get(EMBEDDED_CARD_KEY)
+    if isinstance(embedded, dict):
+        return ModelCard.from_dict(embedded)
+    names = getattr(network, "names", None) or dict(enumerate(CLASS_NAMES))
+    task = getattr(network, "task", "detect")
+    args = ckpt.get("train_args") or {}
+    imgsz = int(args.get("imgsz", 640)) if isinstance(args.get("imgsz", 640), int) else 640
+    log.warning("%s: no model card found; assuming uint8 RGB input at native resolution, tile %d px",
+                weights, imgsz)
+    return ModelCard(task=task if task in ("detect", "obb") else "detect",
+                     class_names=tuple(names[i] for i in sorted(names)), imgsz=imgsz, tile_size_px=imgsz)
+
+
+def load_model(weights: str | os.PathLike[str], device: Any = "cpu", *, half: bool | None = None) -> LoadedModel:
+    """Load ``.pt`` weights for batched inference on ``device`` (fused, eval mode).
+
+    The model card comes from a file beside the weights (see :func:`yardwatch.models.card.find_card`), else from
+    the checkpoint itself. ``half`` defaults to True on CUDA.
+
+    Raises:
+        InputError: the file does not exist.
+        ModelError: the file is not a detector checkpoint, or its classes disagree with its card.
+    """
+    ensure_offline()
+    import torch
+
+    path = Path(weights)
+    if not path.is_file():
+        raise InputError(f"weights={path}: file not found; pass a .pt written by yardwatch train")
+    if path.suffix != ".pt":
+        raise ModelError(f"weights={path}: unsupported format {path.suffix!r}; pass a .pt "
+                         "(ONNX runs through `yardwatch predict weights=model.onnx` once exported)")
+    from ultralytics.nn.tasks import load_checkpoint
+
+    try:
+        network, ckpt = load_checkpoint(str(path), device="cpu", fuse=True)
+    except Exception as err:  # noqa: BLE001 - any failure means the file is not a usable model
+        raise ModelError(f"weights={path}: not a detector checkpoint ({type(err).__name__}: "
+                         f"{' '.join(str(err).split())[:160]}); pass a .pt written by yardwatch train") from err
+    card_path = find_card(path)
+    card = read_card(card_path) if card_path else _checkpoint_card(ckpt, network, path)
+    head = network.model[-1]
+    nc = int(getattr(head, "nc", len(card.class_names)))
+    if nc != len(card.class_names):
+        raise ModelError(f"weights={path}: network has {nc} classes but its model card lists "
+                         f"{len(card.class_names)} ({', '.join(card.class_names)}); use the card written with it")
+    task = getattr(network, "task", card.task)
+    if task in ("detect", "obb") and task != card.task:
+        raise ModelError(f"weights={path}: network task {task} disagrees with model card task {card.task}")
+    device = torch.device(device)
+    use_half = device.type == "cuda" if half is None else half
+    network = network.to(device).eval()
+    if use_half:
+        network = network.half()
+    for param in network.parameters():
+        param.requires_grad_(False)
+    stride = int(max(network.stride.tolist())) if hasattr(network, "stride") else 32
+    return LoadedModel(network=network, card=card, stride=stride, device=device, path=path,
+                       sha256=file_sha256(path), half=use_half)
