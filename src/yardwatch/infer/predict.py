@@ -1,0 +1,243 @@
+"""``predict_scenes``: the library call behind ``yardwatch predict``.
+
+Runs the inference core over scenes, writes one detections file per scene (whole or absent), a ``summary.json``
+and optional quicklook PNGs. An archive run skips scenes whose output already exists (unless ``overwrite``) and
+reports unreadable scenes without stopping the others.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from yardwatch.errors import InputError, YardwatchError
+from yardwatch.infer.core import InferenceEngine, InferenceSettings, SceneDetections, SceneFailure, ScenePlan
+from yardwatch.infer.device import resolve_device
+from yardwatch.io.detections import detections_frame, output_path, write_detections
+from yardwatch.models.loader import LoadedModel, load_model
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class SceneInput:
+    """A scene to predict on, with what the catalog knows of it."""
+
+    path: Path
+    scene_id: str
+    acquired: str | None = None
+    site: str | None = None
+
+
+@dataclass(slots=True)
+class SceneReport:
+    scene_id: str
+    path: str
+    status: str  # ok | skipped (output exists) | failed
+    output: str | None = None
+    counts: dict[str, int] = field(default_factory=dict)
+    n_detections: int = 0
+    tiles: int = 0
+    seconds: float = 0.0
+    tiles_per_s: float = 0.0
+    error: str | None = None
+
+
+@dataclass(slots=True)
+class PredictSummary:
+    weights: str
+    model_sha256: str
+    task: str
+    device: str
+    precision: str
+    settings: dict[str, Any]
+    scenes: list[SceneReport] = field(default_factory=list)
+    seconds: float = 0.0
+    tiles: int = 0
+    tiles_per_s: float = 0.0
+    megapixels_per_s: float = 0.0
+    forward_seconds: float = 0.0
+
+    @property
+    def failed(self) -> list[SceneReport]:
+        return [s for s in self.scenes if s.status == "failed"]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def resolve_scene_inputs(spec: str | os.PathLike[str] | Sequence[str | os.PathLike[str]]) -> list[SceneInput]:
+    """Scenes from a file, a folder (``*.tif``/``*.tiff``), a glob, or a ``catalog.csv``.
+
+    Raises:
+        InputError: nothing matches, or the catalog lacks the ``path`` column.
+    """
+    import glob
+
+    if isinstance(spec, (list, tuple)):
+        return [s for item in spec for s in resolve_scene_inputs(item)]
+    text = str(spec)
+    path = Path(text).expanduser()
+    if path.suffix.lower() == ".csv":
+        if not path.is_file():
+            raise InputError(f"scenes={path}: catalog not found; check the path")
+        import pandas as pd
+
+        table = pd.read_csv(path)
+        if "path" not in table.columns:
+            raise InputError(f"scenes={path}: catalog has no 'path' column; see data/README.md for its columns")
+        out = []
+        for row in table.to_dict("records"):
+            scene_path = Path(str(row["path"]))
+            scene_path = scene_path if scene_path.is_absolute() else path.parent / scene_path
+            out.append(SceneInput(scene_path, str(row.get("scene_id") or scene_path.stem),
+                                  None if _isna(row.get("acquired")) else str(row.get("acquired")),
+                                  None if _isna(row.get("site")) else str(row.get("site"))))
+        return out
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.suffix.lower() in (".tif", ".tiff", ".vrt", ".jp2"))
+        if not files:
+            raise InputError(f"scenes={path}: folder holds no .tif/.tiff/.vrt/.jp2 scenes")
+        return [SceneInput(p, p.stem) for p in files]
+    if any(ch in text for ch in "*?["):
+        files = sorted(Path(p) for p in glob.glob(text))
+        if not files:
+            raise InputError(f"scenes={text}: the pattern matches no file")
+        return [SceneInput(p, p.stem) for p in files]
+    return [SceneInput(path, path.stem)]
+
+
+def _isna(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and np.isnan(value))
+
+
+def _aoi_in_scene_px(aoi_path: Path, scene: Any) -> Any:
+    """The union of the AOI polygons in the scene's pixel frame (None if they miss the scene)."""
+    import shapely
+    from shapely import affinity
+
+    from yardwatch.io.vector import read_vector
+
+    frame = read_vector(aoi_path)
+    if frame.crs is not None and scene.crs is not None:
+        frame = frame.to_crs(scene.crs)
+    inv = ~scene.transform
+    geom = shapely.union_all(frame.geometry.values)
+    return affinity.affine_transform(geom, [inv.a, inv.b, inv.d, inv.e, inv.c, inv.f])
+
+
+def predict_scenes(scenes: Sequence[SceneInput], weights: str | os.PathLike[str], out_dir: str | os.PathLike[str],
+                   *, device: str = "auto", settings: InferenceSettings | None = None, fmt: str = "geojson",
+                   out_crs: str | None = None, overwrite: bool = False, aoi: Path | None = None,
+                   bands: Sequence[int] | None = None, assume_crs: str | None = None, quicklook: bool = False,
+                   progress: bool = False, model: LoadedModel | None = None) -> PredictSummary:
+    """Detect objects over ``scenes`` and write one file per scene plus ``summary.json`` into ``out_dir``.
+
+    Scenes that cannot be read are reported in the summary (status ``failed``); the others finish.
+
+    Returns:
+        The summary (also written as ``out_dir/summary.json``).
+    """
+    started = time.perf_counter()
+    torch_device = resolve_device(device)
+    model = model or load_model(weights, torch_device)
+    card = model.card
+    settings = settings or InferenceSettings(tile_size_px=card.tile_size_px, overlap_px=card.overlap_px)
+    engine = InferenceEngine(model, settings)
+    out_dir = Path(out_dir)
+    created_out_dir = not out_dir.exists()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    summary = PredictSummary(weights=str(weights), model_sha256=model.sha256, task=card.task,
+                             device=str(torch_device), precision=str(engine.dtype).removeprefix("torch."),
+                             settings={k: v for k, v in asdict(settings).items() if k != "merge"}
+                             | {"merge": asdict(settings.merge)})
+    by_index: dict[int, SceneInput] = {}
+    aoi_px: dict[str, Any] = {}
+    plans: list[ScenePlan | SceneFailure] = []
+    for item in scenes:
+        target = output_path(out_dir, item.scene_id, fmt)
+        if target.exists() and not overwrite:
+            summary.scenes.append(SceneReport(item.scene_id, str(item.path), "skipped", str(target)))
+            log.info("%s: %s exists, skipping (overwrite=true redoes it)", item.scene_id, target.name)
+            continue
+        try:
+            plan = engine.plan(item.path, bands=bands, assume_crs=assume_crs)
+            if aoi is not None:
+                aoi_px[item.scene_id] = _aoi_in_scene_px(aoi, plan.scene)
+                plan = engine.plan(item.path, bands=bands, assume_crs=assume_crs, aoi_px=aoi_px[item.scene_id])
+            plans.append(plan)
+        except YardwatchError as err:
+            plans.append(SceneFailure(item.path, err))
+        by_index[len(plans) - 1] = item
+    total_tiles = sum(len(p.windows_px) for p in plans if isinstance(p, ScenePlan))
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=total_tiles, unit="tile", desc="predict", leave=False)
+    megapixels = 0.0
+    try:
+        for result in engine.run(plans, progress=bar):
+            if isinstance(result, SceneFailure):
+                item = next(s for s in by_index.values() if Path(s.path) == Path(result.path))
+                summary.scenes.append(SceneReport(item.scene_id, str(item.path), "failed", error=str(result.error)))
+                log.error("%s", result.error)
+                continue
+            item = next(s for s in by_index.values() if Path(s.path) == Path(result.scene.path))
+            report = _write_scene(result, item, model, out_dir, fmt, out_crs, aoi_px.get(item.scene_id), quicklook)
+            summary.scenes.append(report)
+            megapixels += result.scene.width * result.scene.height / 1e6
+    finally:
+        if bar is not None:
+            bar.close()
+    summary.seconds = time.perf_counter() - started
+    summary.tiles = engine.stats.tiles
+    summary.forward_seconds = engine.stats.forward_seconds
+    summary.tiles_per_s = summary.tiles / summary.seconds if summary.seconds else 0.0
+    summary.megapixels_per_s = megapixels / summary.seconds if summary.seconds else 0.0
+    if summary.scenes and len(summary.failed) == len(summary.scenes):
+        # Nothing was read: leave no trace, the caller reports the failure.
+        if created_out_dir and not any(out_dir.iterdir()):
+            out_dir.rmdir()
+        return summary
+    _write_json(out_dir / "summary.json", summary.to_dict())
+    return summary
+
+
+def _write_scene(result: SceneDetections, item: SceneInput, model: LoadedModel, out_dir: Path, fmt: str,
+                 out_crs: str | None, aoi_px: Any | None, quicklook: bool) -> SceneReport:
+    scene = result.scene
+    obb, scores, classes = result.obb_xywhr_px, result.scores, result.class_ids
+    if aoi_px is not None:
+        import shapely
+
+        inside = shapely.contains_xy(aoi_px, obb[:, 0], obb[:, 1])
+        obb, scores, classes = obb[inside], scores[inside], classes[inside]
+    frame = detections_frame(item.scene_id, obb, scores, classes, class_names=model.card.class_names,
+                             transform=scene.transform, crs=scene.crs, gsd_m=scene.gsd_m, acquired=item.acquired,
+                             model=model.sha256[:16], out_crs=out_crs)
+    target = write_detections(frame, output_path(out_dir, item.scene_id, fmt), fmt)
+    if quicklook:
+        from yardwatch.infer.quicklook import write_quicklook
+
+        write_quicklook(scene.path, obb, classes, out_dir / f"{item.scene_id}_quicklook.png",
+                        class_names=model.card.class_names)
+    counts = {name: int((classes == i).sum()) for i, name in enumerate(model.card.class_names)}
+    log.info("%s: %d detections (%s) from %d tiles in %.1f s", item.scene_id, len(obb),
+             ", ".join(f"{k} {v}" for k, v in counts.items()), result.n_tiles, result.seconds)
+    return SceneReport(item.scene_id, str(item.path), "ok", str(target), counts, len(obb), result.n_tiles,
+                       round(result.seconds, 3), round(result.n_tiles / result.seconds, 2) if result.seconds else 0.0)
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
+    tmp.replace(path)

@@ -1,0 +1,95 @@
+"""A deterministic stand-in detector for testing the inference core without trained weights.
+
+``BrightBlobNet`` finds bright connected components in each tile (what a perfect detector of the bright test bars
+would report) and emits them in the raw head format of ultralytics (B, 4 + nc [+1], N): (cx, cy, w, h) in input
+px, class scores, and the angle for OBB. A bar cut by a tile edge comes out as a truncated box, as a real
+detector's would, so the seam merge is tested on the cases it exists for.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from yardwatch.models.card import ModelCard
+from yardwatch.models.loader import LoadedModel
+
+SLOTS = 64
+
+
+class BrightBlobNet(torch.nn.Module):
+    def __init__(self, task: str, num_classes: int = 3, threshold: float = 0.5) -> None:
+        super().__init__()
+        self.task = task
+        self.num_classes = num_classes
+        self.threshold = threshold
+        self.dummy = torch.nn.Parameter(torch.zeros(1), requires_grad=False)
+        self.stride = torch.tensor([8.0, 16.0, 32.0])
+
+    def forward(self, batch: torch.Tensor) -> torch.Tensor:
+        extra = 1 if self.task == "obb" else 0
+        out = torch.zeros(batch.shape[0], 4 + self.num_classes + extra, SLOTS)
+        images = batch.float().cpu().numpy()
+        for b, image in enumerate(images):
+            red, green = image[0], image[1]
+            mask = (red > self.threshold).astype(np.uint8)
+            count, labels = cv2.connectedComponents(mask, connectivity=8)
+            for k in range(1, min(count, SLOTS + 1)):
+                ys, xs = np.nonzero(labels == k)
+                pts = np.stack([xs, ys], 1).astype(np.float32)
+                # class from the green channel: 0.1 -> 0 railcar, 0.5 -> 1 tarp, 0.9 -> 2 container
+                cls = int(np.clip(np.round(green[ys, xs].mean() * 2.5 - 0.25), 0, self.num_classes - 1))
+                area = len(xs)
+                if self.task == "obb":
+                    (cx, cy), (w, h), deg = cv2.minAreaRect(pts)
+                    w, h = w + 1, h + 1
+                    angle = math.radians(deg)
+                else:
+                    x0, y0, x1, y1 = xs.min(), ys.min(), xs.max() + 1, ys.max() + 1
+                    cx, cy, w, h, angle = (x0 + x1) / 2, (y0 + y1) / 2, x1 - x0, y1 - y0, 0.0
+                    cx, cy = cx, cy
+                if self.task == "obb":
+                    cx, cy = cx + 0.5, cy + 0.5
+                out[b, 0:4, k - 1] = torch.tensor([cx, cy, w, h])
+                out[b, 4 + cls, k - 1] = 0.5 + 0.4 * min(1.0, area / 400.0)
+                if extra:
+                    out[b, -1, k - 1] = angle
+        return out
+
+
+def fake_model(task: str, *, tile_size_px: int = 128, overlap_px: int = 32, gsd_m: float | None = 0.5) -> LoadedModel:
+    card = ModelCard(task=task, imgsz=tile_size_px, tile_size_px=tile_size_px, overlap_px=overlap_px, gsd_m=gsd_m)
+    return LoadedModel(network=BrightBlobNet(task), card=card, stride=32, device=torch.device("cpu"),
+                       path=Path("bright-blob.pt"), sha256="0" * 64)
+
+
+@pytest.fixture
+def make_fake_model():
+    return fake_model
+
+
+def bar_corners(cx: float, cy: float, length: float, width: float, angle: float) -> np.ndarray:
+    """(4, 2) corners of a bar centred at (cx, cy), long side along ``angle`` (radians), scene px."""
+    c, s = math.cos(angle), math.sin(angle)
+    u = np.array([c, s]) * length / 2
+    v = np.array([-s, c]) * width / 2
+    centre = np.array([cx, cy])
+    return np.array([centre - u - v, centre + u - v, centre + u + v, centre - u + v])
+
+
+def draw_bars(shape: tuple[int, int], bars: list[tuple[float, float, float, float, float, int]]) -> np.ndarray:
+    """A (3, H, W) uint8 scene with bright bars (cx, cy, length, width, angle, class) on a dark ground."""
+    image = np.full((3, *shape), 30, dtype=np.uint8)
+    green_of = {0: 25, 1: 128, 2: 230}
+    for cx, cy, length, width, angle, cls in bars:
+        pts = np.round(bar_corners(cx, cy, length, width, angle) * 16).astype(np.int32)
+        for band, value in ((0, 240), (1, green_of[cls]), (2, 60)):
+            layer = np.ascontiguousarray(image[band])
+            cv2.fillPoly(layer, [pts], int(value), lineType=cv2.LINE_8, shift=4)
+            image[band] = layer
+    return image

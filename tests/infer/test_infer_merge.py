@@ -1,0 +1,114 @@
+"""Seam merge and decode: exact cores, one box per object, nothing dropped on dense tiles."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from yardwatch.infer.decode import decode_batch
+from yardwatch.infer.merge import MergeSettings, merge_seams, tile_cores
+
+
+def test_tile_cores_cut_overlaps_in_the_middle() -> None:
+    # 2 x 2 grid of 100 px tiles, overlap 20 px: starts 0 and 80; the seam is at 90 on both axes.
+    windows = np.array([[0, 0, 100, 100], [80, 0, 100, 100], [0, 80, 100, 100], [80, 80, 100, 100]])
+    cores = tile_cores(windows)
+    assert cores[0].tolist() == [-np.inf, -np.inf, 90.0, 90.0]
+    assert cores[3].tolist() == [90.0, 90.0, np.inf, np.inf]
+    # An edge tile shifted inward (starts 150, ends 250 after one at 80..180): seam at (150 + 180) / 2 = 165.
+    shifted = np.array([[0, 0, 100, 100], [80, 0, 100, 100], [150, 0, 100, 100]])
+    assert tile_cores(shifted)[2, 0] == 165.0
+
+
+def test_duplicate_in_overlap_kept_once_and_neighbours_kept() -> None:
+    windows = np.array([[0, 0, 100, 100], [80, 0, 100, 100]])
+    # The same 10 px car seen whole by both tiles (centre x=88, left of the seam at 90), and two distinct cars
+    # 12 px apart near the seam which must both survive.
+    obb = np.array([[88, 20, 10, 4, 0], [88.3, 20.1, 10, 4, 0],
+                    [85, 50, 10, 4, 0], [97, 50, 10, 4, 0], [97.2, 50, 10, 4, 0]], dtype=float)
+    scores = np.array([0.9, 0.8, 0.9, 0.9, 0.7])
+    classes = np.zeros(5, dtype=int)
+    tiles = np.array([0, 1, 0, 1, 0])
+    keep = merge_seams(obb, scores, classes, tiles, windows)
+    assert keep.tolist() == [0, 2, 3]
+
+
+def test_truncated_partial_box_suppressed_by_ios() -> None:
+    windows = np.array([[0, 0, 100, 100], [80, 0, 100, 100]])
+    # A 30 px car from x=76 to 106, centre 91 (tile 1's core). Tile 0 sees it cut at its edge (76..100, centre 88
+    # in its own core); tile 1 sees it whole. IoU = 24/30 = 0.8 but the rule that matters is IOS = 1.
+    obb = np.array([[88, 40, 24, 6, 0], [91, 40, 30, 6, 0]], dtype=float)
+    keep = merge_seams(obb, np.array([0.6, 0.9]), np.array([0, 0]), np.array([0, 1]), windows,
+                       MergeSettings(iou=0.95, ios=0.7))
+    assert keep.tolist() == [1]
+
+
+def test_merge_is_class_aware() -> None:
+    windows = np.array([[0, 0, 100, 100], [80, 0, 100, 100]])
+    # A tarp on a flatcar: the same footprint twice with different classes is two objects.
+    obb = np.array([[88, 40, 30, 6, 0], [91, 40, 30, 6, 0]], dtype=float)
+    keep = merge_seams(obb, np.array([0.9, 0.9]), np.array([0, 1]), np.array([0, 1]), windows)
+    assert keep.tolist() == [0, 1]
+
+
+def test_rotated_merge_uses_polygon_overlap() -> None:
+    windows = np.array([[0, 0, 100, 100], [80, 0, 100, 100]])
+    # Two parallel diagonal cars 6 px apart: their axis-aligned hulls overlap heavily, their polygons do not.
+    a = [86, 50, 40, 4, np.pi / 4]
+    b = [86 + 6 / np.sqrt(2), 50 - 6 / np.sqrt(2), 40, 4, np.pi / 4]
+    keep = merge_seams(np.array([a, b]), np.array([0.9, 0.8]), np.array([0, 0]), np.array([0, 1]), windows)
+    assert keep.tolist() == [0, 1]
+
+
+def test_merge_scales_to_100k() -> None:
+    rng = np.random.default_rng(0)
+    grid = np.array([[c, r, 640, 640] for r in range(0, 8192 - 576, 576) for c in range(0, 8192 - 576, 576)])
+    n = 100_000
+    tiles = rng.integers(0, len(grid), n)
+    obb = np.column_stack([grid[tiles, 0] + rng.uniform(0, 640, n), grid[tiles, 1] + rng.uniform(0, 640, n),
+                           rng.uniform(10, 30, n), rng.uniform(3, 6, n), rng.uniform(0, np.pi, n)])
+    keep = merge_seams(obb, rng.uniform(0.3, 1, n), rng.integers(0, 3, n), tiles, grid)
+    assert 0 < len(keep) < n
+    assert np.all(np.diff(keep) > 0)
+
+
+def _raw(boxes_per_tile: list[np.ndarray], nc: int = 3, obb: bool = False) -> torch.Tensor:
+    n = max(len(b) for b in boxes_per_tile)
+    raw = torch.zeros(len(boxes_per_tile), 4 + nc + int(obb), n)
+    for t, boxes in enumerate(boxes_per_tile):
+        raw[t, :4, : len(boxes)] = torch.as_tensor(boxes[:, :4].T, dtype=torch.float32)
+        raw[t, 4 + torch.as_tensor(boxes[:, 4], dtype=torch.long), torch.arange(len(boxes))] = 0.9
+        if obb:
+            raw[t, -1, : len(boxes)] = torch.as_tensor(boxes[:, 5], dtype=torch.float32)
+    return raw
+
+
+def test_decode_keeps_every_box_of_a_dense_batch() -> None:
+    # 8 tiles x 4096 separated boxes: ultralytics' NMS would give up on its time limit on slow machines; here
+    # every box survives and stays with its tile.
+    side = 64
+    xs, ys = np.meshgrid(np.arange(side) * 10 + 5, np.arange(side) * 10 + 5)
+    boxes = np.column_stack([xs.ravel(), ys.ravel(), np.full(side * side, 6), np.full(side * side, 3),
+                             np.zeros(side * side), np.zeros(side * side)])
+    raw = _raw([boxes] * 8)
+    dets = decode_batch(raw, task="detect", num_classes=3, conf=0.25, iou=0.5)
+    assert len(dets.scores) == 8 * side * side
+    assert torch.bincount(dets.tile_index).tolist() == [side * side] * 8
+
+
+def test_decode_suppresses_duplicates_per_tile_and_class() -> None:
+    boxes = np.array([[50, 50, 20, 6, 0, 0.3], [51, 50, 20, 6, 0, 0.3], [51, 50, 20, 6, 1, 0.3]])
+    for task in ("detect", "obb"):
+        dets = decode_batch(_raw([boxes, boxes], obb=task == "obb"), task=task, num_classes=3, conf=0.25,
+                            iou=0.5)
+        assert len(dets.scores) == 4, task  # per tile: one class-0 box and the class-1 box
+        assert sorted(dets.class_ids.tolist()) == [0, 0, 1, 1]
+        if task == "obb":
+            assert torch.allclose(dets.obb_xywhr_px[:, 4], torch.full((4,), 0.3))
+
+
+def test_decode_filters_classes_and_conf() -> None:
+    boxes = np.array([[50, 50, 20, 6, 0, 0], [150, 50, 20, 6, 2, 0]])
+    dets = decode_batch(_raw([boxes]), task="detect", num_classes=3, conf=0.25, iou=0.5, classes=[2])
+    assert dets.class_ids.tolist() == [2]
+    assert len(decode_batch(_raw([boxes]), task="detect", num_classes=3, conf=0.95, iou=0.5).scores) == 0
