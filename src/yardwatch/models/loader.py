@@ -119,9 +119,10 @@ def load_model(weights: str | os.PathLike[str], device: Any = "cpu", *, half: bo
     path = Path(weights)
     if not path.is_file():
         raise InputError(f"weights={path}: file not found; pass a .pt written by yardwatch train")
+    if path.suffix == ".onnx":
+        return _load_onnx(path, torch.device(device))
     if path.suffix != ".pt":
-        raise ModelError(f"weights={path}: unsupported format {path.suffix!r}; pass a .pt "
-                         "(ONNX runs through `yardwatch predict weights=model.onnx` once exported)")
+        raise ModelError(f"weights={path}: unsupported format {path.suffix!r}; pass a .pt or an exported .onnx")
     from ultralytics.nn.tasks import load_checkpoint
 
     try:
@@ -149,3 +150,49 @@ def load_model(weights: str | os.PathLike[str], device: Any = "cpu", *, half: bo
     stride = int(max(network.stride.tolist())) if hasattr(network, "stride") else 32
     return LoadedModel(network=network, card=card, stride=stride, device=device, path=path,
                        sha256=file_sha256(path), half=use_half)
+
+
+class OnnxNetwork:
+    """An ONNX Runtime session that takes and returns torch tensors like the torch network does."""
+
+    def __init__(self, path: Path, device: Any) -> None:
+        import onnxruntime as ort
+
+        providers = ["CPUExecutionProvider"]
+        if getattr(device, "type", "cpu") == "cuda" and "CUDAExecutionProvider" in ort.get_available_providers():
+            providers.insert(0, "CUDAExecutionProvider")
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self.session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
+        self.input_name = self.session.get_inputs()[0].name
+        self.input_type = self.session.get_inputs()[0].type
+        self.device = device
+
+    def __call__(self, batch: Any) -> Any:
+        import numpy as np
+        import torch
+
+        dtype = np.float16 if "float16" in self.input_type else np.float32
+        out = self.session.run(None, {self.input_name: batch.detach().float().cpu().numpy().astype(dtype)})[0]
+        return torch.from_numpy(out.astype(np.float32)).to(batch.device)
+
+    def parameters(self) -> Any:
+        import torch
+
+        yield torch.zeros(1)
+
+    def to(self, *_args: Any, **_kwargs: Any) -> OnnxNetwork:
+        return self  # precision is fixed at export time
+
+
+def _load_onnx(path: Path, device: Any) -> LoadedModel:
+    card_path = find_card(path)
+    if card_path is None:
+        raise ModelError(f"weights={path}: no model card beside it ({path.stem}.model_card.json); export with "
+                         "`yardwatch export` which writes it, or copy the card of the .pt it came from")
+    card = read_card(card_path)
+    try:
+        network = OnnxNetwork(path, device)
+    except Exception as err:  # noqa: BLE001 - onnxruntime raises its own exception types
+        raise ModelError(f"weights={path}: ONNX Runtime cannot load it ({' '.join(str(err).split())[:160]})") from err
+    return LoadedModel(network=network, card=card, stride=32, device=device, path=path, sha256=file_sha256(path))

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import pytest
 import torch
 
 from yardwatch.models.card import ModelCard
@@ -68,9 +67,16 @@ def fake_model(task: str, *, tile_size_px: int = 128, overlap_px: int = 32, gsd_
                        path=Path("bright-blob.pt"), sha256="0" * 64)
 
 
-@pytest.fixture
-def make_fake_model():
-    return fake_model
+def write_scene(path: Path, image: np.ndarray, crs: str = "EPSG:32652") -> Path:
+    """Write (3, H, W) uint8 as a tiled GeoTIFF at 0.5 m near Tumangang."""
+    import rasterio
+    from rasterio.transform import from_origin
+
+    with rasterio.open(path, "w", driver="GTiff", width=image.shape[2], height=image.shape[1], count=3,
+                       dtype="uint8", crs=crs, transform=from_origin(350000.0, 4700000.0, 0.5, 0.5), tiled=True,
+                       blockxsize=64, blockysize=64, compress="deflate") as dst:
+        dst.write(image)
+    return path
 
 
 def bar_corners(cx: float, cy: float, length: float, width: float, angle: float) -> np.ndarray:
