@@ -23,6 +23,7 @@ def build_config(cfg: Any):
         ConfigError: a missing or out-of-range key, an unknown transform, a model option of another task.
     """
     from yardwatch.train import TrainConfig, make_augment_spec, ultralytics_device
+    from yardwatch.train.run import check_config
 
     task = _checks.choice(cfg, "task", ("detect", "obb"))
     if cfg.get("data") in (None, ""):
@@ -43,7 +44,7 @@ def build_config(cfg: Any):
     imgsz = _checks.number(cfg, "imgsz", lo=32, integer=True, optional=True)
     if imgsz is not None and imgsz % 32:
         raise ConfigError(f"imgsz={imgsz}: must be a multiple of 32 (the network stride)")
-    return TrainConfig(
+    config = TrainConfig(
         data=Path(str(cfg.data)).expanduser(), out_dir=out_dir, task=task,
         model=str(weights) if weights else str(model_cfg.get("name", "yolov8n")),
         epochs=_checks.number(cfg, "epochs", lo=1, integer=True),
@@ -55,6 +56,8 @@ def build_config(cfg: Any):
         patience=_checks.number(cfg, "patience", lo=1, integer=True),
         resume=bool(cfg.get("resume", False)), overwrite=bool(cfg.get("overwrite", False)),
         augment=spec, trainer=_container(cfg, "trainer") or {})
+    check_config(config)
+    return config
 
 
 def run(cfg: Any) -> None:

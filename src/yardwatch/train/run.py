@@ -124,7 +124,7 @@ def ultralytics_device(spec: str | int | list | tuple | None) -> str:
     mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
     if text == "auto":
         chosen = "0" if torch.cuda.is_available() else ("mps" if mps else "cpu")
-        log.info("device=auto -> %s", "cuda:0" if chosen == "0" else chosen)
+        log.debug("device=auto -> %s", "cuda:0" if chosen == "0" else chosen)
         return chosen
     if text == "cpu":
         return "cpu"
@@ -184,8 +184,6 @@ def _prepare_out_dir(config: TrainConfig) -> None:
     if out.exists() and not out.is_dir():
         raise OutputError(f"out_dir={out}: exists and is not a folder; choose another out_dir")
     if config.resume:
-        if not (out / "weights" / "last.pt").is_file():
-            raise InputError(f"out_dir={out}: no weights/last.pt to resume from; drop resume=true to start a run")
         return
     finished = (out / "model_card.json").exists() or (out / "weights" / "last.pt").exists()
     if finished and not config.overwrite:
@@ -309,10 +307,20 @@ def train_detector(config: TrainConfig) -> TrainResult:
     ensure_offline()
     check_config(config)
     device = ultralytics_device(config.device)
+    log.info("training on device %s", device if device in ("cpu", "mps") else f"cuda:{device}")
     dataset = read_dataset(config.data, config.task, expected_classes=CLASS_NAMES if config.check_classes else None)
     imgsz = config.imgsz or int(dataset.yardwatch.get("tile_size_px") or 640)
     if imgsz % 32:
         raise ConfigError(f"imgsz={imgsz} (the dataset's tile size): not a multiple of 32; pass imgsz=<multiple>")
+    if config.resume and not (config.out_dir / "weights" / "last.pt").is_file():
+        raise InputError(f"out_dir={config.out_dir}: no weights/last.pt to resume from; drop resume=true to start "
+                         "a run")
+    if config.resume:
+        yolo = build_yolo(str(config.out_dir / "weights" / "last.pt"), config.task)
+    else:
+        yolo = build_yolo(str(config.model), config.task)
+        if str(config.model).endswith(".pt"):
+            _check_finetune_classes(yolo, dataset, str(config.model))
     _prepare_out_dir(config)
     import ultralytics.engine.trainer as trainer_module
 
@@ -322,12 +330,6 @@ def train_detector(config: TrainConfig) -> TrainResult:
     timer = _EpochTimer()
     started = time.perf_counter()
     try:
-        if config.resume:
-            yolo = build_yolo(str(config.out_dir / "weights" / "last.pt"), config.task)
-        else:
-            yolo = build_yolo(str(config.model), config.task)
-            if str(config.model).endswith(".pt"):
-                _check_finetune_classes(yolo, dataset, str(config.model))
         data_yaml = _write_dataset_yaml(dataset, config.out_dir) if not config.resume else None
         for event in ("on_train_epoch_start", "on_train_epoch_end", "on_fit_epoch_end"):
             yolo.add_callback(event, getattr(timer, event))

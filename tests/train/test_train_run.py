@@ -1,0 +1,113 @@
+"""One-epoch trainings on the tiny fixture: a loadable best.pt, a complete model card, the run folder layout."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from yardwatch import CLASS_NAMES
+from yardwatch.errors import InputError, ModelError, OutputError
+from yardwatch.models.card import file_sha256, read_card
+from yardwatch.models.loader import EMBEDDED_CARD_KEY, load_model
+from yardwatch.train import TrainConfig, make_augment_spec, train_detector
+
+_FAST_AUGMENT = make_augment_spec([{"_target_": "albumentations.RandomRotate90", "p": 0.5}],
+                                  {"mosaic": 0.0, "close_mosaic": 0})
+
+
+def _config(data: Path, out_dir: Path, task: str, **changes) -> TrainConfig:
+    values = dict(data=data, out_dir=out_dir, task=task, model="yolov8n", epochs=1, imgsz=128, batch=4,
+                  device="cpu", workers=0, augment=_FAST_AUGMENT, trainer={"plots": False})
+    values.update(changes)
+    return TrainConfig(**values)
+
+
+@pytest.fixture(scope="module")
+def obb_run(tmp_path_factory) -> tuple[Path, object]:
+    from conftest import write_tiny_dataset
+
+    root = tmp_path_factory.mktemp("obb_run")
+    data = write_tiny_dataset(root / "data", "obb")
+    return data, train_detector(_config(data, root / "run", "obb", trainer={"plots": True}))
+
+
+@pytest.fixture(scope="module")
+def detect_run(tmp_path_factory) -> tuple[Path, object]:
+    from conftest import write_tiny_dataset
+
+    root = tmp_path_factory.mktemp("detect_run")
+    data = write_tiny_dataset(root / "data", "detect")
+    return data, train_detector(_config(data, root / "run", "detect", model="yolo11n"))
+
+
+@pytest.mark.parametrize("run_name, task", [("obb_run", "obb"), ("detect_run", "detect")])
+def test_one_epoch_writes_a_loadable_model_and_a_complete_card(run_name, task, request):
+    data, result = request.getfixturevalue(run_name)
+    out = result.out_dir
+    assert result.best_weights == out / "weights/best.pt" and result.best_weights.is_file()
+    assert (out / "weights/last.pt").is_file() and (out / "results.csv").is_file()
+    model = load_model(result.best_weights, device="cpu")
+    assert model.card.task == task and model.num_classes == 3 and model.stride == 32
+    output = model.forward(torch.zeros(1, 3, 128, 128))
+    assert output.shape[:2] == (1, 4 + 3 + (1 if task == "obb" else 0))
+    card = read_card(out / "model_card.json")
+    assert card == result.card
+    assert card.class_names == CLASS_NAMES and card.imgsz == 128
+    assert (card.tile_size_px, card.overlap_px, card.gsd_m) == (128, 16, 0.5)
+    assert card.normalization == {"bands": [1, 2, 3], "method": "none"}
+    assert card.dataset_sha256 == f"fixture-{task}-0"
+    assert card.weights_sha256 == file_sha256(result.best_weights)
+    assert set(card.versions) >= {"yardwatch", "ultralytics", "torch"}
+    assert card.training["epochs"] == 1 and card.training["augment"]["albumentations"][0]["p"] == 0.5
+    assert set(card.metrics["per_class"]) == set(CLASS_NAMES)
+    assert set(card.metrics["overall"]) >= {"mAP50", "mAP50-95", "precision", "recall"}
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["epochs_run"] == 1 and metrics["train_images"] == 4 and metrics["train_images_per_s"] > 0
+    assert metrics["per_class"]["railcar"]["instances"] == 2  # 6 val objects cycle through the 3 classes
+    embedded = torch.load(result.best_weights, map_location="cpu", weights_only=False)[EMBEDDED_CARD_KEY]
+    assert embedded["task"] == task and embedded["dataset_sha256"] == card.dataset_sha256
+
+
+def test_training_sees_the_albumentations_pipeline(obb_run):
+    _, result = obb_run
+    args = yaml.safe_load((result.out_dir / "args.yaml").read_text())
+    assert [t["transform"]["__class_fullname__"] for t in args["augmentations"]] == ["RandomRotate90"]
+    assert args["save_dir"] == str(result.out_dir) and args["mosaic"] == 0.0
+
+
+def test_plots_are_drawn_offline(obb_run):
+    from ultralytics.utils import USER_CONFIG_DIR
+
+    _, result = obb_run
+    assert (result.out_dir / "labels.jpg").is_file() and (result.out_dir / "results.png").is_file()
+    assert (USER_CONFIG_DIR / "Arial.ttf").stat().st_size > 10_000  # the local font ultralytics used
+
+
+def test_run_folder_is_not_reused_by_accident(obb_run):
+    data, result = obb_run
+    with pytest.raises(OutputError, match="already holds a training run; pick a new out_dir, resume=true"):
+        train_detector(_config(data, result.out_dir, "obb"))
+
+
+def test_resume_needs_last_weights(obb_run, tmp_path: Path):
+    data, _ = obb_run
+    with pytest.raises(InputError, match="no weights/last.pt to resume from"):
+        train_detector(_config(data, tmp_path / "fresh", "obb", resume=True))
+
+
+def test_fine_tuning_checks_task_and_classes(obb_run, detect_run, tmp_path: Path):
+    obb_data, obb_result = obb_run
+    detect_data, _ = detect_run
+    with pytest.raises(ModelError, match="weights are for task=obb, not task=detect"):
+        train_detector(_config(detect_data, tmp_path / "a", "detect", model=str(obb_result.best_weights)))
+    ckpt = torch.load(obb_result.best_weights, map_location="cpu", weights_only=False)
+    ckpt["model"].names = {0: "car", 1: "truck", 2: "bus"}
+    other = tmp_path / "other.pt"
+    torch.save(ckpt, other)
+    with pytest.raises(ModelError, match=r"classes \['car', 'truck', 'bus'\] differ from the dataset's"):
+        train_detector(_config(obb_data, tmp_path / "b", "obb", model=str(other)))
+    assert not (tmp_path / "b" / "weights").exists()
