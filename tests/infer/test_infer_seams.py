@@ -13,7 +13,8 @@ import shapely
 
 from fake_detector import bar_corners, draw_bars, fake_model, write_scene
 from yardwatch.infer.core import InferenceSettings
-from yardwatch.infer.predict import SceneInput, predict_scenes
+from yardwatch.infer.predict import predict_scenes
+from yardwatch.io.raster import SceneRef
 
 # 416 px scene, 128 px tiles with 32 px overlap: tile starts 0, 96, 192, 288; seams at 112, 208, 304.
 BARS = [
@@ -37,7 +38,7 @@ def seam_scene(tmp_path):
 def test_objects_across_seams_come_out_once(task, seam_scene, tmp_path) -> None:
     model = fake_model(task)
     out = tmp_path / "pred"
-    summary = predict_scenes([SceneInput(seam_scene, "seams")], "fake.pt", out, device="cpu", model=model,
+    summary = predict_scenes([SceneRef("seams", seam_scene)], "fake.pt", out, device="cpu", model=model,
                              settings=InferenceSettings(tile_size_px=128, overlap_px=32, batch_size=5, iou=0.5))
     assert summary.scenes[0].status == "ok"
     assert summary.tiles == 16
@@ -59,7 +60,7 @@ def test_objects_across_seams_come_out_once(task, seam_scene, tmp_path) -> None:
 
 def test_records_follow_the_contract_and_rasterio(seam_scene, tmp_path) -> None:
     out = tmp_path / "pred"
-    predict_scenes([SceneInput(seam_scene, "seams", acquired="2023-10-15")], "fake.pt", out, device="cpu",
+    predict_scenes([SceneRef("seams", seam_scene, acquired="2023-10-15")], "fake.pt", out, device="cpu",
                    model=fake_model("obb"), settings=InferenceSettings(tile_size_px=128, overlap_px=32))
     feats = json.loads((out / "seams.geojson").read_text())["features"]
     props = feats[0]["properties"]
@@ -103,7 +104,7 @@ def test_bad_scene_in_archive_is_reported_and_others_finish(seam_scene, tmp_path
     bad = tmp_path / "corrupt.tif"
     bad.write_bytes(b"II*\x00not really a tiff")
     out = tmp_path / "pred"
-    summary = predict_scenes([SceneInput(bad, "corrupt"), SceneInput(seam_scene, "seams")], "fake.pt", out,
+    summary = predict_scenes([SceneRef("corrupt", bad), SceneRef("seams", seam_scene)], "fake.pt", out,
                              device="cpu", model=fake_model("obb"),
                              settings=InferenceSettings(tile_size_px=128, overlap_px=32))
     status = {s.scene_id: s.status for s in summary.scenes}
@@ -111,6 +112,6 @@ def test_bad_scene_in_archive_is_reported_and_others_finish(seam_scene, tmp_path
     assert "corrupt.tif" in summary.failed[0].error
     assert sorted(p.name for p in out.iterdir()) == ["seams.geojson", "summary.json"]
     # A rerun skips what is done and says so.
-    again = predict_scenes([SceneInput(seam_scene, "seams")], "fake.pt", out, device="cpu", model=fake_model("obb"),
+    again = predict_scenes([SceneRef("seams", seam_scene)], "fake.pt", out, device="cpu", model=fake_model("obb"),
                            settings=InferenceSettings(tile_size_px=128, overlap_px=32))
     assert [s.status for s in again.scenes] == ["skipped"]

@@ -45,7 +45,8 @@ def demo_scene(out_dir: Path) -> Path:
 def run(cfg: Any) -> None:
     from yardwatch.infer.core import PRECISIONS, InferenceSettings
     from yardwatch.infer.merge import MergeSettings
-    from yardwatch.infer.predict import predict_scenes, resolve_scene_inputs
+    from yardwatch.infer.predict import predict_scenes
+    from yardwatch.io.raster import find_scenes
     from yardwatch.io.detections import FORMATS
     from yardwatch.models.card import demo_weights_path, find_card, read_card
 
@@ -86,7 +87,7 @@ def run(cfg: Any) -> None:
         raise ConfigError(f"bands={bands}: band indexes are 1-based; use e.g. bands=[1,2,3]")
     if engine == "ray":
         raise ConfigError("engine=ray is not available in this build; use engine=local")
-    scenes = resolve_scene_inputs(demo_scene(out_dir) if is_demo else str(cfg.scenes))
+    scenes = find_scenes(demo_scene(out_dir) if is_demo else str(cfg.scenes))
     if not scenes:
         raise InputError(f"scenes={cfg.scenes}: no scenes to predict on")
     if len(scenes) == 1 and not scenes[0].path.exists():

@@ -31,7 +31,7 @@ import torch
 from yardwatch.errors import ConfigError, YardwatchError
 from yardwatch.infer.decode import decode_batch
 from yardwatch.infer.merge import MergeSettings, merge_seams
-from yardwatch.io.raster import SceneInfo, compute_normalization, open_scene, read_window
+from yardwatch.io.raster import SceneInfo, compute_normalization, iter_tile_arrays, open_scene
 from yardwatch.models.loader import LoadedModel
 from yardwatch.tiling import make_tile_grid
 
@@ -203,6 +203,7 @@ class InferenceEngine:
     def _reader(self, plans: Sequence[tuple[int, ScenePlan | SceneFailure]], out: queue.Queue,
                 stop: threading.Event) -> None:
         import rasterio
+        from rasterio.windows import Window
 
         tile = self.settings.tile_size_px
         for index, plan in plans:
@@ -213,16 +214,13 @@ class InferenceEngine:
                 continue
             try:
                 with rasterio.open(plan.scene.path) as src:
-                    norm = plan.normalization
                     out.put(("start", index, plan))
-                    for tile_id, (col, row, width, height) in enumerate(plan.windows_px.tolist()):
+                    windows = [Window(*w) for w in plan.windows_px.tolist()]
+                    shape = None if plan.scale == 1.0 else (tile, tile)
+                    tiles = iter_tile_arrays(src, windows, plan.normalization, out_shape=shape)
+                    for tile_id, (_window, image, _valid) in enumerate(tiles):
                         if stop.is_set():
                             break
-                        from rasterio.windows import Window
-
-                        window = Window(col, row, width, height)
-                        shape = None if (width, height) == (tile, tile) else (tile, tile)
-                        image, _valid = read_window(src, window, norm, out_shape=shape)
                         out.put(("tile", index, tile_id, image))
                     out.put(("end", index, len(plan.windows_px)))
             except YardwatchError as err:
@@ -272,12 +270,12 @@ class InferenceEngine:
 
     # -- driver ----------------------------------------------------------------------------------------------
     def plan(self, path: str | Path, *, bands: Sequence[int] | None = None, assume_crs: str | None = None,
-             aoi_px: Any | None = None) -> ScenePlan:
+             aoi_px: Any | None = None, scene_id: str | None = None) -> ScenePlan:
         """Open ``path`` (validating it) and plan its tiles; raises a YardwatchError for a bad scene."""
         card = self.model.card
         norm_cfg = card.normalization or {}
         chosen = list(bands) if bands else norm_cfg.get("bands")
-        scene = open_scene(path, bands=chosen, assume_crs=assume_crs)
+        scene = open_scene(path, bands=chosen, assume_crs=assume_crs, scene_id=scene_id)
         percentiles = tuple(norm_cfg.get("percentiles", (2.0, 98.0)))
         norm = compute_normalization(path, bands=chosen, percentiles=percentiles)
         plan = plan_scene(scene, self.model, self.settings, aoi_px)

@@ -18,23 +18,14 @@ from typing import Any
 
 import numpy as np
 
-from yardwatch.errors import InputError, YardwatchError
+from yardwatch.errors import YardwatchError
 from yardwatch.infer.core import InferenceEngine, InferenceSettings, SceneDetections, SceneFailure, ScenePlan
 from yardwatch.infer.device import resolve_device
 from yardwatch.io.detections import detections_frame, output_path, write_detections
+from yardwatch.io.raster import SceneRef
 from yardwatch.models.loader import LoadedModel, load_model
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class SceneInput:
-    """A scene to predict on, with what the catalog knows of it."""
-
-    path: Path
-    scene_id: str
-    acquired: str | None = None
-    site: str | None = None
 
 
 @dataclass(slots=True)
@@ -74,51 +65,6 @@ class PredictSummary:
         return asdict(self)
 
 
-def resolve_scene_inputs(spec: str | os.PathLike[str] | Sequence[str | os.PathLike[str]]) -> list[SceneInput]:
-    """Scenes from a file, a folder (``*.tif``/``*.tiff``), a glob, or a ``catalog.csv``.
-
-    Raises:
-        InputError: nothing matches, or the catalog lacks the ``path`` column.
-    """
-    import glob
-
-    if isinstance(spec, (list, tuple)):
-        return [s for item in spec for s in resolve_scene_inputs(item)]
-    text = str(spec)
-    path = Path(text).expanduser()
-    if path.suffix.lower() == ".csv":
-        if not path.is_file():
-            raise InputError(f"scenes={path}: catalog not found; check the path")
-        import pandas as pd
-
-        table = pd.read_csv(path)
-        if "path" not in table.columns:
-            raise InputError(f"scenes={path}: catalog has no 'path' column; see data/README.md for its columns")
-        out = []
-        for row in table.to_dict("records"):
-            scene_path = Path(str(row["path"]))
-            scene_path = scene_path if scene_path.is_absolute() else path.parent / scene_path
-            out.append(SceneInput(scene_path, str(row.get("scene_id") or scene_path.stem),
-                                  None if _isna(row.get("acquired")) else str(row.get("acquired")),
-                                  None if _isna(row.get("site")) else str(row.get("site"))))
-        return out
-    if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.suffix.lower() in (".tif", ".tiff", ".vrt", ".jp2"))
-        if not files:
-            raise InputError(f"scenes={path}: folder holds no .tif/.tiff/.vrt/.jp2 scenes")
-        return [SceneInput(p, p.stem) for p in files]
-    if any(ch in text for ch in "*?["):
-        files = sorted(Path(p) for p in glob.glob(text))
-        if not files:
-            raise InputError(f"scenes={text}: the pattern matches no file")
-        return [SceneInput(p, p.stem) for p in files]
-    return [SceneInput(path, path.stem)]
-
-
-def _isna(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and np.isnan(value))
-
-
 def _aoi_in_scene_px(aoi_path: Path, scene: Any) -> Any:
     """The union of the AOI polygons in the scene's pixel frame (None if they miss the scene)."""
     import shapely
@@ -134,7 +80,7 @@ def _aoi_in_scene_px(aoi_path: Path, scene: Any) -> Any:
     return affinity.affine_transform(geom, [inv.a, inv.b, inv.d, inv.e, inv.c, inv.f])
 
 
-def predict_scenes(scenes: Sequence[SceneInput], weights: str | os.PathLike[str], out_dir: str | os.PathLike[str],
+def predict_scenes(scenes: Sequence[SceneRef], weights: str | os.PathLike[str], out_dir: str | os.PathLike[str],
                    *, device: str = "auto", settings: InferenceSettings | None = None, fmt: str = "geojson",
                    out_crs: str | None = None, overwrite: bool = False, aoi: Path | None = None,
                    bands: Sequence[int] | None = None, assume_crs: str | None = None, quicklook: bool = False,
@@ -159,7 +105,7 @@ def predict_scenes(scenes: Sequence[SceneInput], weights: str | os.PathLike[str]
                              device=str(torch_device), precision=str(engine.dtype).removeprefix("torch."),
                              settings={k: v for k, v in asdict(settings).items() if k != "merge"}
                              | {"merge": asdict(settings.merge)})
-    by_index: dict[int, SceneInput] = {}
+    by_index: dict[int, SceneRef] = {}
     aoi_px: dict[str, Any] = {}
     plans: list[ScenePlan | SceneFailure] = []
     for item in scenes:
@@ -169,10 +115,11 @@ def predict_scenes(scenes: Sequence[SceneInput], weights: str | os.PathLike[str]
             log.info("%s: %s exists, skipping (overwrite=true redoes it)", item.scene_id, target.name)
             continue
         try:
-            plan = engine.plan(item.path, bands=bands, assume_crs=assume_crs)
+            plan = engine.plan(item.path, bands=bands, assume_crs=assume_crs, scene_id=item.scene_id)
             if aoi is not None:
                 aoi_px[item.scene_id] = _aoi_in_scene_px(aoi, plan.scene)
-                plan = engine.plan(item.path, bands=bands, assume_crs=assume_crs, aoi_px=aoi_px[item.scene_id])
+                plan = engine.plan(item.path, bands=bands, assume_crs=assume_crs, aoi_px=aoi_px[item.scene_id],
+                                   scene_id=item.scene_id)
             plans.append(plan)
         except YardwatchError as err:
             plans.append(SceneFailure(item.path, err))
@@ -191,7 +138,7 @@ def predict_scenes(scenes: Sequence[SceneInput], weights: str | os.PathLike[str]
                 summary.scenes.append(SceneReport(item.scene_id, str(item.path), "failed", error=str(result.error)))
                 log.error("%s", result.error)
                 continue
-            item = next(s for s in by_index.values() if Path(s.path) == Path(result.scene.path))
+            item = next(s for s in by_index.values() if s.scene_id == result.scene.scene_id)
             report = _write_scene(result, item, model, out_dir, fmt, out_crs, aoi_px.get(item.scene_id), quicklook)
             summary.scenes.append(report)
             megapixels += result.scene.width * result.scene.height / 1e6
@@ -212,7 +159,7 @@ def predict_scenes(scenes: Sequence[SceneInput], weights: str | os.PathLike[str]
     return summary
 
 
-def _write_scene(result: SceneDetections, item: SceneInput, model: LoadedModel, out_dir: Path, fmt: str,
+def _write_scene(result: SceneDetections, item: SceneRef, model: LoadedModel, out_dir: Path, fmt: str,
                  out_crs: str | None, aoi_px: Any | None, quicklook: bool) -> SceneReport:
     scene = result.scene
     obb, scores, classes = result.obb_xywhr_px, result.scores, result.class_ids
