@@ -1,74 +1,56 @@
 #!/usr/bin/env python
-"""Training throughput: ``yardwatch train`` against plain ultralytics ``YOLO(...).train`` on the same job.
+"""Training throughput: the ``yardwatch train`` command against plain ``yolo train`` on the same job.
 
-Both runs get the same dataset, architecture, imgsz, batch, epochs, device, workers, seed and the same
-augmentations (the ultralytics arguments are produced by yardwatch once and handed to both), so the difference is
-yardwatch's own work: checking every label file, writing the resolved dataset.yaml, the offline patches, the model
-card and metrics, and embedding the card in best.pt. The runs alternate (plain, yardwatch, plain, ...) and the best
-of ``--repeats`` is kept, because this machine is shared and timings drift. Images/s counts training images
-processed over the whole call (setup, epochs, validation, final files), and over the training epochs alone.
+Both commands run in fresh processes (as a user runs them) with the same dataset, architecture, imgsz, batch,
+epochs, device, workers, seed, fraction of the tiles and augmentation knobs. Augmentation is the ``none`` group
+for yardwatch and the same zeroed knobs for ``yolo`` (whose command line cannot take albumentations objects), so
+the difference is yardwatch's own work: composing the Hydra config, checking every label file, the resolved
+dataset.yaml, the offline patches, the model card and metrics, and embedding the card in best.pt. Runs alternate
+(yolo, yardwatch, yolo, ...) and the best of ``--repeats`` is kept, because this machine is shared.
+
+Images/s counts the training tiles times epochs over the whole command (start-up, epochs, validation, final
+files), and over ultralytics' own training clock (the ``time`` column of results.csv, the same for both).
 """
 
 from __future__ import annotations
 
 import argparse
-import logging
+import csv
+import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
-class _EpochClock:
-    """Times the training part of each epoch, the same way for both runs."""
-
-    def __init__(self) -> None:
-        self.seconds = 0.0
-        self._start = 0.0
-
-    def start(self, trainer: Any) -> None:
-        self._start = time.perf_counter()
-
-    def stop(self, trainer: Any) -> None:
-        self.seconds += time.perf_counter() - self._start
-
-
-def run_plain(config: Any, train_args: dict[str, Any]) -> tuple[float, float]:
-    """Plain ultralytics on ``train_args``; returns (wall seconds, epoch seconds)."""
-    from ultralytics import YOLO
-
-    from yardwatch.models.loader import model_yaml
-    from yardwatch.train.offline import install_offline_patches
-
-    install_offline_patches()  # the font; without it plain ultralytics would try a download
-    clock = _EpochClock()
+def _run(command: list[str], env: dict[str, str], log_path: Path) -> float:
     start = time.perf_counter()
-    yolo = YOLO(model_yaml(config.model, config.task), task=config.task)
-    yolo.add_callback("on_train_epoch_start", clock.start)
-    yolo.add_callback("on_train_epoch_end", clock.stop)
-    yolo.train(**train_args)
-    return time.perf_counter() - start, clock.seconds
+    with log_path.open("w") as log:
+        code = subprocess.call(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+    seconds = time.perf_counter() - start
+    if code != 0:
+        raise SystemExit(f"bench_train: `{' '.join(command)}` failed ({code}); see {log_path}")
+    return seconds
 
 
-def run_yardwatch(config: Any) -> tuple[float, float]:
-    """``train_detector`` on ``config``; returns (wall seconds, epoch seconds)."""
-    from yardwatch.train import train_detector
-
-    start = time.perf_counter()
-    result = train_detector(config)
-    return time.perf_counter() - start, result.metrics["train_seconds"]
+def _results_seconds(run_dir: Path) -> float:
+    with (run_dir / "results.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    return float(rows[-1]["time"])
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--data", type=Path, default=None,
-                        help="a dataset.yaml; default: the demo's training tiles (demo_out/train/dataset.yaml), "
-                             "made by scripts/train_demo.py")
+    parser.add_argument("--data", type=Path, default=REPO / "demo_out" / "train" / "dataset.yaml",
+                        help="a dataset.yaml (default: the demo's training tiles, made by scripts/train_demo.py)")
     parser.add_argument("--task", choices=("obb", "detect"), default="obb")
     parser.add_argument("--model", default="yolov8n")
     parser.add_argument("--imgsz", type=int, default=320)
@@ -76,70 +58,69 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--fraction", type=float, default=0.25, help="fraction of the training tiles to use")
-    parser.add_argument("--repeats", type=int, default=2, help="runs of each; the fastest is kept")
-    parser.add_argument("--augment", default="overhead", help="augment config, the same for both runs")
+    parser.add_argument("--repeats", type=int, default=2, help="runs of each command; the fastest is kept")
     parser.add_argument("--no-docs", action="store_true", help="do not write docs/benchmarks.md")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    logging.basicConfig(level=logging.WARNING)
-    from yardwatch.cli.main import set_offline_environment
-
-    set_offline_environment()
-    import yaml
-
     from _benchdoc import machine_description, markdown_table, write_section
-    from yardwatch.train import TrainConfig, make_augment_spec, read_dataset
-    from yardwatch.train.run import ultralytics_train_args
+    from yardwatch.cli.main import set_offline_environment
+    from yardwatch.models.loader import model_yaml
+    from yardwatch.train import read_dataset
 
-    repo = Path(__file__).resolve().parents[1]
-    data = args.data or repo / "demo_out" / "train" / "dataset.yaml"
-    if not data.is_file():
-        print(f"bench_train: {data} not found; run scripts/train_demo.py first or pass --data", file=sys.stderr)
+    if not args.data.is_file():
+        print(f"bench_train: {args.data} not found; run scripts/train_demo.py first or pass --data", file=sys.stderr)
         return 2
-    augment = yaml.safe_load((repo / "configs" / "augment" / f"{args.augment}.yaml").read_text())
-    spec = make_augment_spec(augment.get("albumentations") or [], augment.get("ultralytics") or {})
+    set_offline_environment()
+    from yardwatch.train.offline import provide_local_font
+
+    provide_local_font()  # both commands then find the plotting font instead of trying a download
+    env = dict(os.environ)
+    knobs = yaml.safe_load((REPO / "configs" / "augment" / "none.yaml").read_text())["ultralytics"]
+    n_train = round(read_dataset(args.data, args.task).n_images["train"] * args.fraction)
     work = Path(tempfile.mkdtemp(prefix="bench_train_"))
-    trainer = {"plots": False, "fraction": args.fraction, "deterministic": True}
-    n_train = round(read_dataset(data, args.task).n_images["train"] * args.fraction)
-    best = {"ultralytics": (float("inf"), float("inf")), "yardwatch": (float("inf"), float("inf"))}
+    shared = [f"epochs={args.epochs}", f"imgsz={args.imgsz}", f"batch={args.batch}", "device=cpu",
+              f"workers={args.workers}", "seed=0"]
+    best: dict[str, tuple[float, float]] = {"yolo train": (float("inf"),) * 2, "yardwatch train": (float("inf"),) * 2}
     try:
         for repeat in range(args.repeats):
-            config = TrainConfig(data=data, out_dir=work / f"yw{repeat}", task=args.task, model=args.model,
-                                 epochs=args.epochs, imgsz=args.imgsz, batch=args.batch, device="cpu",
-                                 workers=args.workers, augment=spec, trainer=trainer)
-            plain_config = TrainConfig(**{**{f: getattr(config, f) for f in config.__dataclass_fields__},
-                                          "out_dir": work / f"plain{repeat}"})
-            plain_args = ultralytics_train_args(plain_config, data, args.imgsz, "cpu")
-            timings = {"ultralytics": run_plain(plain_config, plain_args), "yardwatch": run_yardwatch(config)}
-            for name, (wall, epochs) in timings.items():
-                best[name] = (min(best[name][0], wall), min(best[name][1], epochs))
-                print(f"repeat {repeat}: {name:<11} wall {wall:.1f} s, epochs {epochs:.1f} s", flush=True)
+            yolo_dir, yw_dir = work / f"yolo{repeat}", work / f"yw{repeat}"
+            yolo_cmd = [shutil.which("yolo") or "yolo", "train", f"model={model_yaml(args.model, args.task)}",
+                        f"data={args.data}", *shared, f"project={work}", f"name={yolo_dir.name}", "exist_ok=True",
+                        "pretrained=False", "plots=False", "amp=False", f"fraction={args.fraction}",
+                        "deterministic=True", *(f"{k}={v}" for k, v in knobs.items())]
+            yw_cmd = [shutil.which("yardwatch") or "yardwatch", "train", f"data={args.data}", f"task={args.task}",
+                      f"model={args.model}", *shared, f"out_dir={yw_dir}", "augment=none", "trainer.plots=false",
+                      "trainer.amp=false", f"+trainer.fraction={args.fraction}"]
+            for name, command, run_dir in (("yolo train", yolo_cmd, yolo_dir), ("yardwatch train", yw_cmd, yw_dir)):
+                wall = _run(command, env, work / f"{run_dir.name}.log")
+                train = _results_seconds(run_dir)
+                best[name] = (min(best[name][0], wall), min(best[name][1], train))
+                print(f"repeat {repeat}: {name:<15} wall {wall:.1f} s, ultralytics clock {train:.1f} s", flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     images = n_train * args.epochs
-    rows = []
-    for name, (wall, epochs) in best.items():
-        rows.append((name, round(wall, 1), round(images / wall, 2), round(epochs, 1), round(images / epochs, 2)))
-    overhead_wall = best["yardwatch"][0] / best["ultralytics"][0] - 1
-    overhead_epochs = best["yardwatch"][1] / best["ultralytics"][1] - 1
-    table = markdown_table(["trainer", "wall s", "images/s (wall)", "epoch s", "images/s (epochs)"], rows)
-    summary = (f"yardwatch overhead: {overhead_wall:+.1%} on wall time, {overhead_epochs:+.1%} on epoch time "
+    rows = [(name, round(wall, 1), round(images / wall, 2), round(train, 1), round(images / train, 2))
+            for name, (wall, train) in best.items()]
+    overhead_wall = best["yardwatch train"][0] / best["yolo train"][0] - 1
+    overhead_train = best["yardwatch train"][1] / best["yolo train"][1] - 1
+    table = markdown_table(["command", "wall s", "images/s (wall)", "training s", "images/s (training)"], rows)
+    summary = (f"yardwatch overhead: {overhead_wall:+.1%} on wall time, {overhead_train:+.1%} on training time "
                "(target <= 5%)")
     print(table)
     print(summary)
     if not args.no_docs:
         command = "python scripts/bench_train.py " + " ".join(sys.argv[1:] if argv is None else argv)
         write_section("bench_train", "\n".join([
-            "## bench_train: `yardwatch train` against plain ultralytics (`scripts/bench_train.py`)",
+            "## bench_train: `yardwatch train` against plain `yolo train` (`scripts/bench_train.py`)",
             "",
-            f"Machine: {machine_description()} (shared with other jobs). Command: `{command}`",
+            f"Machine: {machine_description()} (shared with other jobs). Command: `{command.strip()}`",
             "",
-            f"Same job for both: {args.model} {args.task}, imgsz {args.imgsz}, batch {args.batch}, "
-            f"{args.epochs} epochs, {n_train} training tiles ({args.fraction:g} of {data.parent.name}), "
-            f"augment={args.augment}, CPU, best of {args.repeats} alternating runs.",
+            f"Same job for both, each a fresh process: {args.model} {args.task}, imgsz {args.imgsz}, batch "
+            f"{args.batch}, {args.epochs} epochs, {n_train} training tiles ({args.fraction:g} of "
+            f"{args.data.parent.name}), augmentation off, CPU, best of {args.repeats} alternating runs.",
             "",
             table,
             "",

@@ -223,7 +223,7 @@ def _check_finetune_classes(yolo: Any, dataset: DatasetInfo, model: str) -> None
                          f"{list(dataset.class_names)}; fine-tune from weights trained on the same classes")
 
 
-class _EpochTimer:
+class EpochTimer:
     """ultralytics callbacks that time the training part of each epoch (not validation) and log progress."""
 
     def __init__(self) -> None:
@@ -327,7 +327,7 @@ def train_detector(config: TrainConfig) -> TrainResult:
     from yardwatch.train.offline import install_offline_patches
 
     original_check_amp = trainer_module.check_amp
-    timer = _EpochTimer()
+    timer = EpochTimer()
     started = time.perf_counter()
     try:
         data_yaml = _write_dataset_yaml(dataset, config.out_dir) if not config.resume else None
@@ -345,7 +345,7 @@ def train_detector(config: TrainConfig) -> TrainResult:
     return _finish_run(config, dataset, yolo, imgsz, timer, wall_seconds)
 
 
-def _finish_run(config: TrainConfig, dataset: DatasetInfo, yolo: Any, imgsz: int, timer: _EpochTimer,
+def _finish_run(config: TrainConfig, dataset: DatasetInfo, yolo: Any, imgsz: int, timer: EpochTimer,
                 wall_seconds: float) -> TrainResult:
     out = config.out_dir
     best, last = out / "weights" / "best.pt", out / "weights" / "last.pt"
