@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -62,6 +63,13 @@ def write_objects(path: Path, polygons, class_ids, *, scores=None, crs: str = "E
     else:
         frame.to_file(path, engine="pyogrio")
     return path
+
+
+@pytest.fixture
+def yw() -> SimpleNamespace:
+    """The helpers above, for test modules (a fixture rather than ``import conftest``, which is ambiguous when
+    several test folders have a conftest.py)."""
+    return SimpleNamespace(rail_yard_boxes=rail_yard_boxes, box_polygons=box_polygons, write_objects=write_objects)
 
 
 @pytest.fixture

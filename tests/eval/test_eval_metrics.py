@@ -7,7 +7,6 @@ import json
 import numpy as np
 import pytest
 import shapely
-from conftest import box_polygons, rail_yard_boxes, write_objects
 
 from yardwatch.errors import InputError, LabelError, YardwatchError
 from yardwatch.eval import evaluate_predictions, format_metrics_table
@@ -46,11 +45,11 @@ def test_outputs_are_written_whole_into_the_predictions_folder(yard):
     assert sorted(p.name for p in (preds.parent / "elsewhere").iterdir()) == ["metrics.json"]
 
 
-def test_an_object_found_twice_at_a_seam_is_a_false_positive_and_plus_one_count(tmp_path):
+def test_an_object_found_twice_at_a_seam_is_a_false_positive_and_plus_one_count(tmp_path, yw):
     railcar = shapely.box(350000.0, 4700000.0, 350014.5, 4700002.8)
     halves_overlap = shapely.box(350000.4, 4700000.0, 350014.9, 4700002.8)  # the same car from the next tile
-    write_objects(tmp_path / "labels" / "s.geojson", [railcar], [0])
-    write_objects(tmp_path / "preds" / "s.geojson", [railcar, halves_overlap], [0, 0], scores=[0.9, 0.8])
+    yw.write_objects(tmp_path / "labels" / "s.geojson", [railcar], [0])
+    yw.write_objects(tmp_path / "preds" / "s.geojson", [railcar, halves_overlap], [0, 0], scores=[0.9, 0.8])
     result = evaluate_predictions(tmp_path / "preds", tmp_path / "labels", write=False)
     car = result.class_metrics("railcar")
     assert (car.tp, car.fp, car.fn) == (1, 1, 0)
@@ -61,16 +60,16 @@ def test_an_object_found_twice_at_a_seam_is_a_false_positive_and_plus_one_count(
     assert result.confusion[3][0] == 1  # the duplicate is a railcar on background
 
 
-def test_rotated_path_equals_box_path_on_noisy_axis_aligned_detections(tmp_path):
+def test_rotated_path_equals_box_path_on_noisy_axis_aligned_detections(tmp_path, yw):
     rng = np.random.default_rng(5)
-    boxes, classes = rail_yard_boxes(150, seed=7)
-    write_objects(tmp_path / "labels" / "a.geojson", box_polygons(boxes), classes)
+    boxes, classes = yw.rail_yard_boxes(150, seed=7)
+    yw.write_objects(tmp_path / "labels" / "a.geojson", yw.box_polygons(boxes), classes)
     jitter = boxes + rng.normal(0, 0.3, boxes.shape)
     extra = rng.choice(len(boxes), 30, replace=False)
     dt_boxes = np.vstack([jitter[20:], boxes[extra] + 3.0])  # 20 missed, 30 misplaced duplicates
     dt_classes = np.r_[classes[20:], classes[extra]]
     dt_classes[:10] = (dt_classes[:10] + 1) % 3  # some wrong classes
-    write_objects(tmp_path / "preds" / "a.geojson", box_polygons(dt_boxes), dt_classes,
+    yw.write_objects(tmp_path / "preds" / "a.geojson", yw.box_polygons(dt_boxes), dt_classes,
                   scores=rng.uniform(0.05, 1, len(dt_classes)))
     box = evaluate_predictions(tmp_path / "preds", tmp_path / "labels", iou_type="bbox", write=False)
     rot = evaluate_predictions(tmp_path / "preds", tmp_path / "labels", iou_type="rotated", write=False)
@@ -84,14 +83,14 @@ def test_rotated_path_equals_box_path_on_noisy_axis_aligned_detections(tmp_path)
     assert box.confusion[0][1] + box.confusion[0][2] > 0  # wrong classes show off the diagonal
 
 
-def test_oriented_detections_use_polygon_iou(tmp_path):
+def test_oriented_detections_use_polygon_iou(tmp_path, yw):
     from yardwatch.eval.iou import obb_polygons
 
     obb = np.array([[350050.0, 4700050.0, 14.5, 2.8, 0.5], [350080.0, 4700050.0, 14.5, 2.8, -0.3]])
     polygons = obb_polygons(obb)
-    write_objects(tmp_path / "labels" / "r.geojson", polygons, [0, 0])
+    yw.write_objects(tmp_path / "labels" / "r.geojson", polygons, [0, 0])
     shifted = obb_polygons(obb + [0.0, 0.7, 0, 0, 0])  # 0.7 m across a 2.8 m wide car: IoU 0.6
-    write_objects(tmp_path / "preds" / "r.geojson", shifted, [0, 0], scores=[0.9, 0.8])
+    yw.write_objects(tmp_path / "preds" / "r.geojson", shifted, [0, 0], scores=[0.9, 0.8])
     result = evaluate_predictions(tmp_path / "preds", tmp_path / "labels", write=False)
     assert result.iou_type == "rotated"
     car = result.class_metrics("railcar")
@@ -101,11 +100,11 @@ def test_oriented_detections_use_polygon_iou(tmp_path):
     assert boxes.class_metrics("railcar").ap75 == pytest.approx(1.0)
 
 
-def test_area_buckets_are_in_square_metres(tmp_path):
-    boxes, classes = rail_yard_boxes(30, seed=2)
-    write_objects(tmp_path / "labels" / "a.geojson", box_polygons(boxes), classes)
+def test_area_buckets_are_in_square_metres(tmp_path, yw):
+    boxes, classes = yw.rail_yard_boxes(30, seed=2)
+    yw.write_objects(tmp_path / "labels" / "a.geojson", yw.box_polygons(boxes), classes)
     keep = classes != 2  # every container (14.9 m^2, "small") missed
-    write_objects(tmp_path / "preds" / "a.geojson", box_polygons(boxes[keep]), classes[keep],
+    yw.write_objects(tmp_path / "preds" / "a.geojson", yw.box_polygons(boxes[keep]), classes[keep],
                   scores=np.full(keep.sum(), 0.9))
     result = evaluate_predictions(tmp_path / "preds", tmp_path / "labels", write=False)
     assert result.coco["APs"] == pytest.approx(0.0) and result.coco["ARs"] == pytest.approx(0.0)
@@ -116,38 +115,38 @@ def test_area_buckets_are_in_square_metres(tmp_path):
 
 
 @pytest.mark.parametrize("suffix", [".gpkg", ".parquet", ".csv"])
-def test_every_detection_format_gives_the_same_numbers(tmp_path, yard, suffix):
+def test_every_detection_format_gives_the_same_numbers(tmp_path, yard, suffix, yw):
     preds, labels = yard
     reference = evaluate_predictions(preds, labels, write=False)
     other = tmp_path / f"preds_{suffix[1:]}"
     for s in range(2):
-        boxes, classes = rail_yard_boxes(60, seed=s)
-        write_objects(other / f"scene{s}{suffix}", box_polygons(boxes), classes, scores=np.full(60, 0.9))
+        boxes, classes = yw.rail_yard_boxes(60, seed=s)
+        yw.write_objects(other / f"scene{s}{suffix}", yw.box_polygons(boxes), classes, scores=np.full(60, 0.9))
     result = evaluate_predictions(other, labels, write=False)
     assert result.coco == reference.coco and result.classes == reference.classes
 
 
-def test_empty_scene_files_are_valid(tmp_path, yard):
+def test_empty_scene_files_are_valid(tmp_path, yard, yw):
     preds, labels = yard
-    write_objects(preds / "scene0.geojson", [], [], scores=[])
+    yw.write_objects(preds / "scene0.geojson", [], [], scores=[])
     result = evaluate_predictions(preds, labels, write=False)
     counts = {(s.scene_id, s.class_name): s for s in result.scene_counts}
     assert counts["scene0", "all"].n_pred == 0 and counts["scene0", "all"].error == -60
     assert counts["scene1", "all"].error == 0
     assert result.class_metrics("all").recall == pytest.approx(0.5)
     # nothing labelled and nothing found: a valid, empty result
-    write_objects(tmp_path / "l2" / "e.geojson", [], [])
-    write_objects(tmp_path / "p2" / "e.geojson", [], [], scores=[])
+    yw.write_objects(tmp_path / "l2" / "e.geojson", [], [])
+    yw.write_objects(tmp_path / "p2" / "e.geojson", [], [], scores=[])
     empty = evaluate_predictions(tmp_path / "p2", tmp_path / "l2")
     assert empty.coco["AP"] is None and empty.class_metrics("all").n_gt == 0
     assert "metrics.json" in {p.name for p in (tmp_path / "p2").iterdir()}
 
 
-def test_aoi_limits_scoring_to_objects_inside(tmp_path, yard):
+def test_aoi_limits_scoring_to_objects_inside(tmp_path, yard, yw):
     import geopandas as gpd
 
     preds, labels = yard
-    write_objects(preds / "scene1.geojson", [], [], scores=[])  # misses everything in scene1...
+    yw.write_objects(preds / "scene1.geojson", [], [], scores=[])  # misses everything in scene1...
     aoi = gpd.GeoDataFrame({"site": ["yard"]}, geometry=[shapely.box(349990, 4699990, 350320, 4700003)],
                            crs="EPSG:32652")  # ...but this AOI holds only the first row of objects
     aoi.to_file(tmp_path / "aoi.geojson")
@@ -159,10 +158,10 @@ def test_aoi_limits_scoring_to_objects_inside(tmp_path, yard):
     assert inside.class_metrics("all").recall == pytest.approx(gt["scene0"] / (gt["scene0"] + gt["scene1"]))
 
 
-def test_predictions_and_labels_for_different_scenes(tmp_path, yard):
+def test_predictions_and_labels_for_different_scenes(tmp_path, yard, yw):
     preds, _ = yard
     other = tmp_path / "other_labels"
-    write_objects(other / "elsewhere.geojson", [shapely.box(0, 0, 1, 1)], [0])
+    yw.write_objects(other / "elsewhere.geojson", [shapely.box(0, 0, 1, 1)], [0])
     with pytest.raises(InputError, match="different scenes"):
         evaluate_predictions(preds, other)
 

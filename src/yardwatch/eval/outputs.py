@@ -45,12 +45,12 @@ def write_json_atomic(path: str | os.PathLike[str], payload: Any) -> Path:
     return write_text_atomic(path, json.dumps(payload, indent=2, allow_nan=False) + "\n")
 
 
-def new_figure(width_in: float, height_in: float):
+def new_figure(width_in: float, height_in: float, *, layout: str | None = "constrained"):
     """A matplotlib ``Figure`` with an Agg canvas, independent of pyplot's global state."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(width_in, height_in), layout="constrained")
+    figure = Figure(figsize=(width_in, height_in), layout=layout)
     FigureCanvasAgg(figure)
     return figure
 
