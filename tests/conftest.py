@@ -68,3 +68,27 @@ def tiny_scene(tmp_path: Path) -> Path:
     array = rng.integers(40, 90, size=(3, 256, 256), dtype=np.uint8)
     array[:, 100:106, 50:79] = 220
     return write_geotiff(tmp_path / "tiny.tif", array)
+
+
+@pytest.fixture
+def geotiff_writer():
+    """``write_geotiff`` as a fixture, for test folders whose own ``conftest`` module shadows this one's name."""
+    return write_geotiff
+
+
+def write_label_file(path: Path, polygons, classes, *, crs: str | None = "EPSG:32652", driver: str | None = None,
+                     extra: dict | None = None) -> Path:
+    """Write labels (shapely polygons with a ``class`` attribute) as GeoJSON, GPKG or Shapefile by suffix."""
+    import geopandas as gpd
+
+    columns = {"class": list(classes), **(extra or {})}
+    frame = gpd.GeoDataFrame(columns, geometry=list(polygons), crs=crs)
+    drivers = {".geojson": "GeoJSON", ".json": "GeoJSON", ".gpkg": "GPKG", ".shp": "ESRI Shapefile"}
+    frame.to_file(path, driver=driver or drivers[Path(path).suffix.lower()])
+    return path
+
+
+@pytest.fixture
+def label_writer():
+    """``write_label_file`` as a fixture: ``label_writer(path, polygons, classes, crs=..., extra=...)``."""
+    return write_label_file
