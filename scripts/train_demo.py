@@ -2,9 +2,10 @@
 """Train the demo weights that yardwatch ships, on synthetic scenes, on CPU, and score them on held-out scenes.
 
 Steps (each one a yardwatch command or library call, so the demo exercises the real pipeline):
-1. ``yardwatch synth`` makes training scenes with fixed seeds: several ground resolutions in 0.3-1.0 m, 8- and
+1. ``yardwatch.synth`` makes training scenes with fixed seeds: several ground resolutions in 0.3-1.0 m, 8- and
    16-bit, different seasons;
-2. ``yardwatch tile`` cuts each group into YOLO-OBB (or YOLO) tiles; the groups are listed in one dataset.yaml;
+2. ``yardwatch tile`` cuts all of them, resampled to one ground resolution (``--gsd-m``, as ``predict`` resamples
+   scenes to the model card's), into YOLO-OBB (or YOLO) tiles, split by scene or spatial block;
 3. ``yardwatch.train.train_detector`` trains the network from scratch on CPU;
 4. the weights and their model card are copied to ``src/yardwatch/assets/demo.pt`` and ``demo.model_card.json``;
 5. new scenes with seeds never used in training are made and tiled the same way, and ultralytics' validator scores
@@ -35,7 +36,11 @@ log = logging.getLogger("train_demo")
 
 @dataclass(frozen=True)
 class SceneGroup:
-    """Scenes made by one ``yardwatch synth`` call."""
+    """Scenes of one kind; each covers about ``extent_m`` of ground on a side.
+
+    ``tarps`` asks the generator for exactly that many tarp-covered loads per scene (None: its own density, a few
+    per scene): tarps are rare in yards, and a class seen a few dozen times cannot be learned or scored reliably.
+    """
 
     name: str
     seed: int
@@ -43,22 +48,30 @@ class SceneGroup:
     dtype: str
     season: str
     n_scenes: int
+    tarps: int | None = None
+    extent_m: float = 480.0
+
+    @property
+    def scene_size_px(self) -> int:
+        return int(round(self.extent_m / self.gsd_m))
 
 
 # Training scenes: every seed here is used for training only.
 TRAIN_GROUPS = (
-    SceneGroup("g03_u8_summer", 101, 0.3, "uint8", "summer", 2),
-    SceneGroup("g05_u16_winter", 102, 0.5, "uint16", "winter", 3),
-    SceneGroup("g05_u8_autumn", 103, 0.5, "uint8", "autumn", 3),
-    SceneGroup("g07_u16_spring", 104, 0.7, "uint16", "spring", 2),
-    SceneGroup("g10_u8_summer", 105, 1.0, "uint8", "summer", 2),
+    SceneGroup("g03_u8_summer", 101, 0.3, "uint8", "summer", 5, tarps=40),
+    SceneGroup("g04_u16_autumn", 102, 0.4, "uint16", "autumn", 5),
+    SceneGroup("g05_u8_winter", 103, 0.5, "uint8", "winter", 5, tarps=40),
+    SceneGroup("g05_u16_summer", 104, 0.5, "uint16", "summer", 5, tarps=40),
+    SceneGroup("g07_u8_autumn", 105, 0.7, "uint8", "autumn", 5, tarps=40),
+    SceneGroup("g10_u16_winter", 106, 1.0, "uint16", "winter", 5),
 )
-# Held-out scenes: new seeds, the same spread of resolutions, bit depths and seasons.
+# Held-out scenes: seeds never used in training, the same spread of resolutions, bit depths and seasons.
 HELDOUT_GROUPS = (
-    SceneGroup("h04_u8_winter", 901, 0.4, "uint8", "winter", 1),
-    SceneGroup("h05_u16_summer", 902, 0.5, "uint16", "summer", 1),
-    SceneGroup("h06_u8_spring", 903, 0.6, "uint8", "spring", 1),
-    SceneGroup("h09_u16_autumn", 904, 0.9, "uint16", "autumn", 1),
+    SceneGroup("h03_u16_winter", 901, 0.3, "uint16", "winter", 1, tarps=30),
+    SceneGroup("h05_u8_summer", 902, 0.5, "uint8", "summer", 1),
+    SceneGroup("h06_u16_autumn", 903, 0.6, "uint16", "autumn", 1, tarps=30),
+    SceneGroup("h08_u8_winter", 904, 0.8, "uint8", "winter", 1, tarps=30),
+    SceneGroup("h10_u8_summer", 905, 1.0, "uint8", "summer", 1),
 )
 
 
@@ -72,58 +85,104 @@ def _yardwatch(*args: str) -> None:
         raise SystemExit(f"`yardwatch {' '.join(args)}` failed with exit status {code}")
 
 
-def make_group_dataset(group: SceneGroup, root: Path, *, scene_size_px: int, tile_size_px: int, overlap_px: int,
-                       task: str) -> Path:
-    """Synthesise one group of scenes and tile it; returns its dataset.yaml (reused when already there)."""
-    scenes, tiles = root / "scenes" / group.name, root / "tiles" / group.name
-    if not (scenes / "catalog.csv").is_file():
-        _yardwatch("synth", f"out_dir={scenes}", f"n_scenes={group.n_scenes}", f"scene_size_px={scene_size_px}",
-                   f"gsd_m={group.gsd_m}", f"seed={group.seed}", f"dtype={group.dtype}", f"season={group.season}")
-    if not (tiles / "dataset.yaml").is_file():
-        _yardwatch("tile", f"scenes={scenes / 'catalog.csv'}", f"labels={scenes / 'labels'}", f"out_dir={tiles}",
-                   f"tile_size_px={tile_size_px}", f"overlap_px={overlap_px}", f"task={task}")
-    return tiles / "dataset.yaml"
+def write_group_scenes(group: SceneGroup, folder: Path) -> Path:
+    """Synthesise one group with ``yardwatch.synth``'s scene generator (reused when its catalog exists).
 
-
-def combine_datasets(parts: list[Path], out: Path, *, all_tiles_as_val: bool = False) -> Path:
-    """One dataset.yaml listing the split folders of several tiled groups.
-
-    The ``yardwatch:`` block is the first group's (task, tile size, normalisation method are the same for all);
-    ``gsd_m`` becomes the mean and ``gsd_m_range`` records the spread, ``tiles_sha256`` hashes the parts' hashes.
-    ``all_tiles_as_val`` puts every tile of every split under ``val`` (for scoring held-out scenes).
+    Written as ``yardwatch synth`` lays scenes out (GeoTIFF scenes, GeoJSON labels with a ``class`` property,
+    catalog.csv with relative paths); called directly because the demo asks for exact tarp counts.
     """
-    import hashlib
+    import csv
 
-    splits: dict[str, list[str]] = {"train": [], "val": [], "test": []}
-    blocks, names = [], None
-    for part in parts:
-        data = yaml.safe_load(part.read_text())
-        root = Path(data.get("path") or part.parent)
-        root = root if root.is_absolute() else (part.parent / root)
-        names = names or data["names"]
-        blocks.append(data.get("yardwatch") or {})
-        for split in splits:
-            for entry in ([data[split]] if isinstance(data.get(split), str) else data.get(split) or []):
-                folder = (root / entry).resolve()
-                if folder.is_dir() and any(folder.iterdir()):
-                    splits["val" if all_tiles_as_val else split].append(str(folder))
-    block = dict(blocks[0])
-    gsds = [float(b["gsd_m"]) for b in blocks if b.get("gsd_m") is not None]
-    if gsds:
-        block["gsd_m"] = round(sum(gsds) / len(gsds), 4)
-        block["gsd_m_range"] = [min(gsds), max(gsds)]
-    block["tiles_sha256"] = hashlib.sha256("".join(str(b.get("tiles_sha256")) for b in blocks).encode()).hexdigest()
-    combined = {"path": str(out.parent), "names": names, "yardwatch": block,
-                **{split: folders for split, folders in splits.items() if folders}}
+    import geopandas as gpd
+    import rasterio
+    from shapely.geometry import Polygon
+
+    from yardwatch.synth.plan import Counts
+    from yardwatch.synth.scene import generate_scene
+
+    if (folder / "catalog.csv").is_file():
+        return folder / "catalog.csv"
+    (folder / "scenes").mkdir(parents=True, exist_ok=True)
+    (folder / "labels").mkdir(parents=True, exist_ok=True)
+    rows = []
+    for index in range(group.n_scenes):
+        scene = generate_scene(scene_size_px=group.scene_size_px, gsd_m=group.gsd_m, seed=group.seed * 100 + index,
+                               dtype=group.dtype, season=group.season, site=f"{group.name}-{index}",
+                               scene_id=f"{group.name}_{index:02d}",
+                               counts=Counts(tarps=group.tarps) if group.tarps else None)
+        bands, height, width = scene.image.shape
+        tif, labels = folder / "scenes" / f"{scene.scene_id}.tif", folder / "labels" / f"{scene.scene_id}.geojson"
+        with rasterio.open(tif, "w", driver="GTiff", width=width, height=height, count=bands,
+                           dtype=scene.image.dtype.name, crs=scene.crs, transform=scene.transform, nodata=0,
+                           tiled=True, blockxsize=256, blockysize=256, compress="deflate") as dst:
+            dst.write(scene.image)
+        frame = gpd.GeoDataFrame({"class": [o.class_name for o in scene.objects]},
+                                 geometry=[Polygon(o.corners_crs) for o in scene.objects], crs=scene.crs)
+        frame.to_file(labels, driver="GeoJSON")
+        rows.append({"scene_id": scene.scene_id, "path": f"scenes/{tif.name}", "labels_path": f"labels/{labels.name}",
+                     "site": scene.site, "acquired": scene.acquired.isoformat(), "crs": scene.crs,
+                     "gsd_m": scene.gsd_m})
+    with (folder / "catalog.csv").open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return folder / "catalog.csv"
+
+
+def merge_catalogs(catalogs: list[Path], out: Path) -> Path:
+    """One catalog.csv listing the scenes of several, with absolute paths (scene ids are prefixed when shared)."""
+    import csv
+
+    rows, seen = [], set()
+    for catalog in catalogs:
+        with catalog.open(newline="") as fh:
+            for row in csv.DictReader(fh):
+                for key in ("path", "labels_path"):
+                    if row.get(key):
+                        row[key] = str((catalog.parent / row[key]).resolve())
+                if row["scene_id"] in seen:
+                    row["scene_id"] = f"{catalog.parent.name}_{row['scene_id']}"
+                seen.add(row["scene_id"])
+                rows.append(row)
+    fields = list(dict.fromkeys(k for row in rows for k in row))
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(yaml.safe_dump(combined, sort_keys=False))
+    with out.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
     return out
 
 
-def build_dataset(groups: tuple[SceneGroup, ...], root: Path, args: argparse.Namespace, *, heldout: bool) -> Path:
-    parts = [make_group_dataset(g, root, scene_size_px=args.scene_size_px, tile_size_px=args.tile_size_px,
-                                overlap_px=args.overlap_px, task=args.task) for g in groups]
-    return combine_datasets(parts, root / "dataset.yaml", all_tiles_as_val=heldout)
+def build_tiles(groups: tuple[SceneGroup, ...], root: Path, args: argparse.Namespace, *, split: bool = True) -> Path:
+    """Synthesise ``groups`` and tile them all in one ``yardwatch tile`` call; returns the dataset.yaml.
+
+    ``split=False`` puts every tile in ``train`` (held-out scenes: all of them are scored).
+    """
+    catalogs = [write_group_scenes(g, root / "scenes" / g.name) for g in groups]
+    catalog = merge_catalogs(catalogs, root / "catalog.csv")
+    tiles = root / "tiles"
+    if not (tiles / "dataset.yaml").is_file():
+        _yardwatch("tile", f"scenes={catalog}", f"out_dir={tiles}", f"tile_size_px={args.tile_size_px}",
+                   f"overlap_px={args.overlap_px}", f"task={args.task}", f"gsd_m={args.gsd_m}", "seed=0",
+                   "progress=false", *([] if split else ["split.train=1.0", "split.val=0.0", "split.test=0.0"]))
+    return tiles / "dataset.yaml"
+
+
+def all_tiles_as_val(data: Path, out: Path) -> Path:
+    """A dataset.yaml whose ``val`` lists every split of ``data`` (to score held-out scenes on all their tiles)."""
+    document = yaml.safe_load(data.read_text())
+    root = Path(document.get("path") or data.parent)
+    folders = []
+    for split in ("train", "val", "test"):
+        entries = document.get(split) or []
+        for entry in [entries] if isinstance(entries, str) else entries:
+            folder = (root / entry).resolve()
+            if folder.is_dir() and any(folder.iterdir()):
+                folders.append(str(folder))
+    document.update({"path": str(root), "train": folders[0], "val": folders})
+    document.pop("test", None)
+    out.write_text(yaml.safe_dump(document, sort_keys=False))
+    return out
 
 
 def evaluate_tiles(weights: Path, data: Path, *, imgsz: int, batch: int, task: str) -> dict[str, Any]:
@@ -195,7 +254,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--epochs", type=int, default=30, help="training epochs")
     parser.add_argument("--batch", type=int, default=8, help="images per batch")
     parser.add_argument("--workers", type=int, default=1, help="data loader workers")
-    parser.add_argument("--scene-size-px", type=int, default=1024, help="synthetic scene size")
+    parser.add_argument("--gsd-m", type=float, default=0.5, help="tiles are resampled to this ground resolution")
+    parser.add_argument("--hours", type=float, default=None,
+                        help="train for this long instead of --epochs (ultralytics fits the schedule to it)")
     parser.add_argument("--tile-size-px", type=int, default=320, help="tile size (and network input size)")
     parser.add_argument("--overlap-px", type=int, default=32, help="tile overlap")
     parser.add_argument("--augment", default="overhead", help="augment config (configs/augment/<name>.yaml)")
@@ -228,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
     train_info: dict[str, Any] = {}
     if args.eval_only is None:
         start = time.perf_counter()
-        data = build_dataset(TRAIN_GROUPS, work / "train", args, heldout=False)
+        data = build_tiles(TRAIN_GROUPS, work / "train", args)
         seconds["synthesise + tile training scenes"] = time.perf_counter() - start
         augment = _group_config("augment", args.augment)
         config = TrainConfig(
@@ -236,7 +297,7 @@ def main(argv: list[str] | None = None) -> int:
             imgsz=args.tile_size_px, batch=args.batch, device="cpu", workers=args.workers, seed=args.seed,
             patience=max(args.epochs, 1), overwrite=True,
             augment=make_augment_spec(augment.get("albumentations") or [], augment.get("ultralytics") or {}),
-            trainer=_group_config("trainer", args.trainer))
+            trainer={**_group_config("trainer", args.trainer), **({"time": args.hours} if args.hours else {})})
         start = time.perf_counter()
         result = train_detector(config)
         seconds["train (CPU)"] = time.perf_counter() - start
@@ -250,7 +311,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         weights = args.eval_only if args.eval_only.suffix == ".pt" else args.eval_only / "weights" / "best.pt"
     start = time.perf_counter()
-    heldout_data = build_dataset(HELDOUT_GROUPS, work / "heldout", args, heldout=True)
+    heldout_data = all_tiles_as_val(build_tiles(HELDOUT_GROUPS, work / "heldout", args, split=False),
+                                    work / "heldout" / "all_tiles.yaml")
     seconds["synthesise + tile held-out scenes"] = time.perf_counter() - start
     start = time.perf_counter()
     heldout = evaluate_tiles(weights, heldout_data, imgsz=args.tile_size_px, batch=args.batch, task=args.task)

@@ -16,6 +16,9 @@ log = logging.getLogger(__name__)
 
 # The names ultralytics' check_font asks for (ASCII class names and non-ASCII ones).
 _FONT_NAMES = ("Arial.ttf", "Arial.Unicode.ttf")
+# ultralytics' logging integrations, added to a trainer when their package is importable; several talk to servers.
+_INTEGRATIONS = frozenset({"clearml", "comet", "dvc", "mlflow", "raytune", "tensorboard", "wb", "neptune", "hub",
+                           "platform"})
 
 
 def provide_local_font() -> Path | None:
@@ -56,8 +59,25 @@ def offline_check_amp(model: Any) -> bool:
     return use_amp
 
 
+def drop_integration_callbacks(trainer: Any) -> int:
+    """Remove ultralytics' experiment-tracking callbacks (MLflow, W&B, Comet, Ray Tune, ...) from ``trainer``.
+
+    ultralytics adds them whenever their package happens to be importable, and some log to remote servers. Lists
+    are edited in place because this runs while ultralytics iterates the ``on_pretrain_routine_start`` list.
+    Returns the number removed.
+    """
+    removed = 0
+    for callbacks in trainer.callbacks.values():
+        keep = [c for c in callbacks
+                if not getattr(c, "__module__", "").startswith("ultralytics.utils.callbacks.")
+                or c.__module__.rsplit(".", 1)[-1] not in _INTEGRATIONS]
+        removed += len(callbacks) - len(keep)
+        callbacks[:] = keep
+    return removed
+
+
 def install_offline_patches(trainer: Any = None) -> None:
-    """Route ultralytics' trainer to :func:`offline_check_amp` and provide the plotting font.
+    """Route ultralytics' trainer to :func:`offline_check_amp`, provide the plotting font, drop tracking callbacks.
 
     Written as an ultralytics callback (``on_pretrain_routine_start``) so it also runs inside each DDP worker,
     which rebuilds the trainer in a fresh process where a patch made by the parent would be missing.
@@ -66,3 +86,5 @@ def install_offline_patches(trainer: Any = None) -> None:
 
     trainer_module.check_amp = offline_check_amp
     provide_local_font()
+    if trainer is not None:
+        drop_integration_callbacks(trainer)
