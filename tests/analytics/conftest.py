@@ -82,6 +82,16 @@ def write_detections(path: Path, railcars: int, *, containers_inside: int = 0, c
     return path
 
 
+def write_labels(path: Path, railcars: int) -> Path:
+    """Ground truth of a scene: ``railcars`` railcars in the AOI (the detections' true objects)."""
+    import geopandas as gpd
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    gpd.GeoDataFrame({"class": ["railcar"] * railcars, "class_id": [0] * railcars},
+                     geometry=railcar_boxes(railcars), crs="EPSG:32652").to_file(path, engine="pyogrio")
+    return path
+
+
 def write_aoi(path: Path, bounds=AOI_BOUNDS, *, site: str = "Tumangang yard", column: str = "site") -> Path:
     """The site polygon, written in lon/lat (the counter must move it to the scene's CRS)."""
     import geopandas as gpd
@@ -111,6 +121,7 @@ def make_series(root: Path, railcars: list[int], *, start: dt.date = dt.date(201
         date = start + dt.timedelta(days=step_days * i)
         write_scene(root / "scenes" / f"{scene_id}.tif", nodata_cols=(nodata_cols or {}).get(i, 0), seed=i)
         write_detections(series.detections / f"{scene_id}.geojson", n)
+        write_labels(root / "labels" / f"{scene_id}.geojson", n)
         rows.append({"scene_id": scene_id, "path": f"scenes/{scene_id}.tif",
                      "labels_path": f"labels/{scene_id}.geojson", "site": "tumangang",
                      "acquired": date.isoformat(), "crs": "EPSG:32652", "gsd_m": 0.5})
