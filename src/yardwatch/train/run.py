@@ -345,17 +345,35 @@ def train_detector(config: TrainConfig) -> TrainResult:
     return _finish_run(config, dataset, yolo, imgsz, timer, wall_seconds)
 
 
+def _validate(best: Path, config: TrainConfig, imgsz: int) -> Any:
+    """Validate ``best`` on the run's dataset: under DDP the parent process gets no metrics from the workers."""
+    from ultralytics import YOLO
+
+    log.info("validating %s (the training processes returned no metrics)", best)
+    device = ultralytics_device(config.device).split(",")[0]
+    return YOLO(str(best), task=config.task).val(data=str(config.out_dir / "dataset.yaml"), imgsz=imgsz,
+                                                 batch=config.batch, device=device, plots=False, verbose=False,
+                                                 workers=config.workers, project=str(config.out_dir),
+                                                 name="val", exist_ok=True)
+
+
+def _epochs_in_results(out: Path) -> int:
+    results = out / "results.csv"
+    return max(len(results.read_text().splitlines()) - 1, 0) if results.is_file() else 0
+
+
 def _finish_run(config: TrainConfig, dataset: DatasetInfo, yolo: Any, imgsz: int, timer: EpochTimer,
                 wall_seconds: float) -> TrainResult:
     out = config.out_dir
     best, last = out / "weights" / "best.pt", out / "weights" / "last.pt"
     if not best.is_file():
         raise ModelError(f"{out}: training ended without weights/best.pt (see results.csv); check the dataset")
-    summary = _metrics_summary(yolo.metrics, dataset.class_names) if yolo.metrics is not None else {}
+    val_metrics = yolo.metrics if yolo.metrics is not None else _validate(best, config, imgsz)
+    summary = _metrics_summary(val_metrics, dataset.class_names)
     images_seen = timer.images_per_epoch * timer.epochs
     metrics = {
         **summary,
-        "epochs_run": timer.epochs,
+        "epochs_run": timer.epochs or _epochs_in_results(out),
         "train_images": dataset.n_images.get("train", 0),
         "val_images": dataset.n_images.get("val", 0),
         "train_seconds": round(timer.train_seconds, 3),
