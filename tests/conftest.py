@@ -92,3 +92,34 @@ def write_label_file(path: Path, polygons, classes, *, crs: str | None = "EPSG:3
 def label_writer():
     """``write_label_file`` as a fixture: ``label_writer(path, polygons, classes, crs=..., extra=...)``."""
     return write_label_file
+
+
+LABELED_SCENE_BOXES_PX = {"railcar": (20, 30, 49, 36), "tarp": (150, 100, 170, 110), "container": (240, 160, 264, 165)}
+"""The objects of ``labeled_scene``: class -> (col0, row0, col1, row1) in scene px (edges, not centres)."""
+
+
+@pytest.fixture
+def labeled_scene(tmp_path: Path):
+    """A 300x200 px 3-band uint8 GeoTIFF in EPSG:32652 (0.5 m) and its labels in EPSG:4326 (GeoJSON).
+
+    Three bright objects (``LABELED_SCENE_BOXES_PX``: a railcar, a tarp, a container) on seeded noise; the labels
+    are their pixel boxes taken to UTM by the scene transform, then to lon/lat by pyproj.
+    Returns ``(scene_path, labels_path, boxes_px)``, ``boxes_px`` being ``LABELED_SCENE_BOXES_PX``.
+    """
+    import shapely
+    from pyproj import Transformer
+    from rasterio.transform import from_origin
+
+    transform = from_origin(350000.0, 4700000.0, 0.5, 0.5)
+    rng = np.random.default_rng(7)
+    array = rng.integers(30, 80, size=(3, 200, 300), dtype=np.uint8)
+    to_lonlat = Transformer.from_crs("EPSG:32652", "EPSG:4326", always_xy=True)
+    polygons = []
+    for value, (c0, r0, c1, r1) in zip((200, 160, 120), LABELED_SCENE_BOXES_PX.values(), strict=True):
+        array[:, r0:r1, c0:c1] = value
+        xs, ys = transform @ (np.array([c0, c1, c1, c0], float), np.array([r0, r0, r1, r1], float))
+        lons, lats = to_lonlat.transform(xs, ys)
+        polygons.append(shapely.Polygon(np.column_stack([lons, lats])))
+    scene = write_geotiff(tmp_path / "yard.tif", array, transform=transform)
+    labels = write_label_file(tmp_path / "yard.geojson", polygons, list(LABELED_SCENE_BOXES_PX), crs="EPSG:4326")
+    return scene, labels, dict(LABELED_SCENE_BOXES_PX)

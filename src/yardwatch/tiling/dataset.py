@@ -203,6 +203,7 @@ class _LabelSource:
         self.root = None if labels in (None, "") else Path(labels).expanduser()
         self.options = options
         self.hits: dict[Path, Any] = {}  # path -> pandas Series: label index -> falls on some scene
+        self.scene_bounds: dict[Path, tuple[str, tuple[float, ...], str | None]] = {}  # first scene per file
         self._cache: dict[tuple[Path, str | None], Any] = {}
         if self.root is not None and not self.root.exists():
             raise LabelError(f"labels={self.root}: not found; point labels= at a label file or a folder of "
@@ -258,7 +259,8 @@ def _plan_scene(ref: SceneRef, options: TilingOptions, labels: _LabelSource) -> 
         inside = shapely.intersects(polygons, footprint) & (shapely.area(shapely.intersection(polygons, footprint)) > 0)
         labels.hits[label_path].loc[frame.index[inside]] = True
         polygons_px, class_ids = polygons[inside], frame["class_id"].to_numpy()[inside]
-        log.info("%s: %d of %d label polygons in %s fall on the scene", info.scene_id, int(inside.sum()),
+        labels.scene_bounds.setdefault(label_path, (info.scene_id, info.bounds, info.crs))
+        log.debug("%s: %d of %d label polygons in %s fall on the scene", info.scene_id, int(inside.sum()),
                  len(frame), label_path.name)
     elif labels.root is None and not ref.has_labels_entry:
         log.warning("%s: no labels given; its tiles are all negatives", info.scene_id)
@@ -483,7 +485,7 @@ def _write_scene(job: _SceneJob, progress: Any | None = None) -> _SceneResult:
                 lost += tile.n_objects
             else:
                 col, row, width, height = tile.window
-                transform = src.window_transform(Window(col, row, width, height)) @ Affine.scale(
+                transform = src.transform @ Affine.translation(col, row) @ Affine.scale(
                     width / read.rgb.shape[1], height / read.rgb.shape[0])
                 pending.append(pool.submit(write, tile, read.rgb, read.raw, transform, src.dtypes[0], src.nodata))
                 rows.append((tile.tile_id, job.scene_id, *tile.window, tile.split, tile.n_objects,
@@ -625,7 +627,7 @@ def tile_scenes(scenes: str | os.PathLike[str] | Sequence[SceneRef], out_dir: st
     plans = [p for p, _ in planned]
     for path, hit in label_source.hits.items():
         if not hit.any():
-            raise LabelError(f"{path}: no label falls on any scene (labels in {_bounds_text(path, label_source)}); "
+            raise LabelError(f"{path}: no label falls on any scene ({_bounds_text(path, label_source)}); "
                              "check the labels' CRS and that they belong to these scenes")
     n_labels = sum(len(h) for h in label_source.hits.values())
     n_outside = sum(int((~h).sum()) for h in label_source.hits.values())
@@ -641,19 +643,21 @@ def tile_scenes(scenes: str | os.PathLike[str] | Sequence[SceneRef], out_dir: st
         split_by, by_block = "block", True
     for index, plan in enumerate(plans):
         _layout(plan, options, by_block, index)
-    sizes: dict[Hashable, int] = {}
-    for plan in plans:
-        for group in plan.groups:
-            sizes[group] = sizes.get(group, 0) + 1
-    assignment = {g: used[0] for g in sizes} if len(used) == 1 else assign_groups(sizes, options.split,
-                                                                                    options.seed)
     n_unlabeled = 0
+    sizes: dict[Hashable, int] = {}
+    positives: dict[Hashable, int] = {}
     for plan, (polygons_px, class_ids) in zip(plans, (c for _, c in planned), strict=True):
         plan.objects = clip_to_windows(polygons_px, class_ids, plan.windows, min_visibility=options.min_visibility,
                                        out_size_px=options.tile_size_px)
         shown = {int(i) for objects in plan.objects for i in objects.object_index}
         plan.n_objects_unlabeled = len(polygons_px) - len(shown)
         n_unlabeled += plan.n_objects_unlabeled
+        for group, objects in zip(plan.groups, plan.objects, strict=True):
+            sizes[group] = sizes.get(group, 0) + 1
+            positives[group] = positives.get(group, 0) + (len(objects) > 0)
+    assignment = {g: used[0] for g in sizes} if len(used) == 1 else assign_groups(
+        sizes, options.split, options.seed, positives=positives)
+    for plan in plans:
         plan.splits = [assignment[g] for g in plan.groups]
         plan.keep = [True] * len(plan.windows)
     if n_unlabeled:
@@ -703,11 +707,14 @@ def tile_scenes(scenes: str | os.PathLike[str] | Sequence[SceneRef], out_dir: st
 
 
 def _bounds_text(path: Path, source: _LabelSource) -> str:
-    for (p, _crs), frame in source._cache.items():
-        if p == path:
-            left, bottom, right, top = frame.total_bounds
-            return f"x {left:.6g}..{right:.6g}, y {bottom:.6g}..{top:.6g}"
-    return "?"
+    """Where the labels of ``path`` are, against the first scene that used them, in that scene's CRS."""
+    scene_id, (left, bottom, right, top), crs = source.scene_bounds[path]
+    for (p, scene_crs), frame in source._cache.items():
+        if p == path and scene_crs == crs:
+            x0, y0, x1, y1 = frame.total_bounds
+            return (f"labels span x {x0:.9g}..{x1:.9g}, y {y0:.9g}..{y1:.9g} in {crs or 'pixels'}; scene {scene_id} "
+                    f"spans x {left:.9g}..{right:.9g}, y {bottom:.9g}..{top:.9g}")
+    return f"scene {scene_id}"
 
 
 def _scene_job(plan: _ScenePlan, options: TilingOptions, root: Path, n_jobs: int) -> _SceneJob:

@@ -43,9 +43,10 @@ class SplitRatios:
         if unknown:
             raise ConfigError(f"split has unknown key(s) {', '.join(sorted(unknown))}; use train, val, test")
         try:
-            return cls(**{name: float(ratios.get(name, 0.0)) for name in SPLITS})
+            values = {name: float(ratios.get(name, 0.0)) for name in SPLITS}
         except (TypeError, ValueError) as err:
             raise ConfigError(f"split ratios {dict(ratios)} must be numbers") from err
+        return cls(**values)
 
     def as_dict(self) -> dict[str, float]:
         return {name: float(getattr(self, name)) for name in SPLITS}
@@ -61,11 +62,20 @@ class SplitRatios:
         return n_groups * smallest >= 1.0 - 1e-9
 
 
-def assign_groups(sizes: Mapping[Hashable, int], ratios: SplitRatios, seed: int) -> dict[Hashable, str]:
+def assign_groups(sizes: Mapping[Hashable, int], ratios: SplitRatios, seed: int, *,
+                  positives: Mapping[Hashable, int] | None = None) -> dict[Hashable, str]:
     """Assign whole groups (scenes or blocks) to splits, deterministically for ``seed``.
 
-    Groups are shuffled with ``seed``; each used split first gets one group (smallest share first), then every
-    further group goes to the split furthest below its share of tiles. ``sizes`` is the number of tiles per group.
+    Groups are shuffled with ``seed``. Groups holding objects (``positives``: tiles with objects per group) are
+    shared first, by their tiles with objects, so that val and test get objects to score and not just empty
+    ground; then the empty groups, by tiles. Within each pass every used split that has none yet first gets one
+    group (smallest share first), then each further group goes to the split furthest below its share.
+
+    Args:
+        sizes: tiles per group.
+        ratios: the shares.
+        seed: the shuffle's seed.
+        positives: tiles with objects per group (None: no labels, share by tiles alone).
 
     Raises:
         ConfigError: fewer groups than used splits.
@@ -78,15 +88,34 @@ def assign_groups(sizes: Mapping[Hashable, int], ratios: SplitRatios, seed: int)
                           "ratios to 0")
     rng = np.random.default_rng(seed)
     order = [keys[i] for i in rng.permutation(len(keys))]
-    total = float(sum(sizes.values())) or 1.0
-    target = {name: getattr(ratios, name) * total for name in used}
-    filled = dict.fromkeys(used, 0.0)
+    positives = positives or {}
+    with_objects = [k for k in order if positives.get(k, 0) > 0]
+    empty = [k for k in order if positives.get(k, 0) <= 0]
     out: dict[Hashable, str] = {}
-    for name, key in zip(sorted(used, key=lambda n: (getattr(ratios, n), SPLITS.index(n))), order, strict=False):
+    _fill(with_objects, {k: positives[k] for k in with_objects}, ratios, out)
+    _fill(empty, sizes, ratios, out, tiles_so_far={n: sum(sizes[k] for k, v in out.items() if v == n)
+                                                   for n in used})
+    return out
+
+
+def _fill(keys: list[Hashable], sizes: Mapping[Hashable, int], ratios: SplitRatios, out: dict[Hashable, str],
+          tiles_so_far: Mapping[str, float] | None = None) -> None:
+    """Greedy share of ``keys`` into ``out``: a group first to each used split that has none, then by deficit."""
+    used = ratios.used
+    if not keys:
+        return
+    filled = {name: float((tiles_so_far or {}).get(name, 0.0)) for name in used}
+    total = float(sum(sizes[k] for k in keys)) + sum(filled.values()) or 1.0
+    target = {name: getattr(ratios, name) * total for name in used}
+    missing = sorted((n for n in used if n not in out.values()), key=lambda n: (getattr(ratios, n), SPLITS.index(n)))
+    queue = list(keys)
+    for name in missing:
+        if not queue:
+            break
+        key = queue.pop(0)
         out[key] = name
         filled[name] += sizes[key]
-    for key in order[len(used):]:
+    for key in queue:
         name = max(used, key=lambda n: (target[n] - filled[n]) / target[n])
         out[key] = name
         filled[name] += sizes[key]
-    return out
