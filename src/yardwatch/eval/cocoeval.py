@@ -148,9 +148,7 @@ class SceneCOCOeval(COCOeval):
             return super().computeIoU(imgId, catId)
         gt = self._gts[imgId, catId]
         dt = self._sorted_dt(imgId, catId)
-        if len(gt) == 0 and len(dt) == 0:
-            return []
-        if len(gt) == 0 or len(dt) == 0:
+        if len(gt) == 0 or len(dt) == 0:  # pycocotools' mask.iou gives [] here too
             return []
         gt_polys = _lookup(self._gt_polygons, [g["id"] for g in gt])
         dt_polys = _lookup(self._dt_polygons, [d["id"] for d in dt])
