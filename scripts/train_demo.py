@@ -55,6 +55,10 @@ class SceneGroup:
     def scene_size_px(self) -> int:
         return int(round(self.extent_m / self.gsd_m))
 
+    def scene_seed(self, index: int) -> int:
+        """The generator seed of the group's ``index``-th scene (distinct across groups)."""
+        return self.seed * 100 + index
+
 
 # Training scenes: every seed here is used for training only.
 TRAIN_GROUPS = (
@@ -106,7 +110,7 @@ def write_group_scenes(group: SceneGroup, folder: Path) -> Path:
     (folder / "labels").mkdir(parents=True, exist_ok=True)
     rows = []
     for index in range(group.n_scenes):
-        scene = generate_scene(scene_size_px=group.scene_size_px, gsd_m=group.gsd_m, seed=group.seed * 100 + index,
+        scene = generate_scene(scene_size_px=group.scene_size_px, gsd_m=group.gsd_m, seed=group.scene_seed(index),
                                dtype=group.dtype, season=group.season, site=f"{group.name}-{index}",
                                scene_id=f"{group.name}_{index:02d}",
                                counts=Counts(tarps=group.tarps) if group.tarps else None)
@@ -218,31 +222,63 @@ def install_weights(run_dir: Path) -> tuple[Path, Path]:
     return weights, card_path
 
 
-def write_benchmark(command: str, seconds: dict[str, float], train_info: dict[str, Any],
-                    heldout: dict[str, Any], heldout_info: str) -> None:
+def evaluate_scenes(weights: Path, heldout_root: Path) -> dict[str, Any] | None:
+    """Scene-level scores of the held-out scenes: ``yardwatch predict`` over whole scenes (tiling, seam merge,
+    resampling to the model's GSD), then ``yardwatch evaluate`` against the scene labels (COCO AP50 per class,
+    precision/recall and count error at its operating point). None when those commands are not installed."""
+    import importlib.util
+
+    if any(importlib.util.find_spec(f"yardwatch.cli.{c}") is None for c in ("predict", "evaluate")):
+        log.warning("yardwatch predict/evaluate not installed; skipping the scene-level evaluation")
+        return None
+    predictions, labels = heldout_root / "predictions", heldout_root / "labels_all"
+    labels.mkdir(parents=True, exist_ok=True)
+    for label in (heldout_root / "scenes").glob("*/labels/*.geojson"):
+        shutil.copyfile(label, labels / label.name)
+    _yardwatch("predict", f"scenes={heldout_root / 'catalog.csv'}", f"weights={weights}", f"out_dir={predictions}",
+               "device=cpu", "conf=0.01", "overwrite=true", "progress=false", "quicklook=false")
+    _yardwatch("evaluate", f"predictions={predictions}", f"labels={labels}", "plots=false")
+    classes = json.loads((predictions / "metrics.json").read_text())["classes"]
+    keys = ("ap50", "precision", "recall", "n_gt", "count_rel_error")
+    return {name: {k: entry.get(k) for k in keys} for name, entry in classes.items()}
+
+
+def write_benchmark(summary: dict[str, Any]) -> None:
+    """Write the ``train_demo`` section of docs/benchmarks.md from the run's summary.json."""
     from _benchdoc import machine_description, markdown_table, write_section
 
+    heldout = summary["heldout_tiles"]
     rows = [(name, f"{row['mAP50']:.3f}", f"{row['mAP50-95']:.3f}", row["instances"])
             for name, row in heldout["per_class"].items()]
     rows.append(("all", f"{heldout['overall'].get('mAP50', float('nan')):.3f}",
-                 f"{heldout['overall'].get('mAP50-95', float('nan')):.3f}", sum(r["instances"] for r in
-                                                                               heldout["per_class"].values())))
-    body = "\n".join([
+                 f"{heldout['overall'].get('mAP50-95', float('nan')):.3f}",
+                 sum(r["instances"] for r in heldout["per_class"].values())))
+    lines = [
         "## train_demo: the shipped demo weights (`scripts/train_demo.py`)",
         "",
-        f"Machine: {machine_description()} (shared with other jobs while it ran).",
+        f"Machine: {summary.get('machine') or machine_description()} (shared with other jobs while it ran).",
         "",
-        f"Command: `{command}`",
+        f"Command: `{summary['command']}`",
         "",
-        markdown_table(["step", "seconds"], [(k, round(v, 1)) for k, v in seconds.items()]),
+        markdown_table(["step", "seconds"], [(k, round(v, 1)) for k, v in summary["seconds"].items()]),
         "",
-        f"Training: {train_info}",
+        f"Training: {summary['train_info']}",
         "",
-        f"Held-out tiles ({heldout_info}), ultralytics val on CPU:",
+        f"Held-out tiles ({summary['heldout_info']}), ultralytics val on CPU:",
         "",
         markdown_table(["class", "mAP50", "mAP50-95", "instances"], rows),
-    ])
-    write_section("train_demo", body)
+    ]
+    scenes = summary.get("heldout_scenes")
+    if scenes:
+        def num(value: Any) -> str:
+            return "n/a" if value is None else f"{value:.3f}"
+
+        lines += ["", "Held-out whole scenes (`yardwatch predict` conf 0.01, then `yardwatch evaluate`: COCO AP50 with "
+                  "rotated IoU; precision, recall and relative count error at conf 0.25, IoU 0.5):", "",
+                  markdown_table(["class", "AP50", "precision", "recall", "count error", "labels"],
+                                 [(name, num(r["ap50"]), num(r["precision"]), num(r["recall"]),
+                                   num(r["count_rel_error"]), r["n_gt"]) for name, r in scenes.items()])]
+    write_section("train_demo", "\n".join(lines))
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -266,6 +302,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--eval-only", type=Path, default=None,
                         help="skip training; score this run folder (or .pt) on the held-out scenes")
     parser.add_argument("--no-docs", action="store_true", help="do not write docs/benchmarks.md")
+    parser.add_argument("--no-scene-eval", action="store_true",
+                        help="skip the scene-level evaluation (yardwatch predict + evaluate on held-out scenes)")
     return parser.parse_args(argv)
 
 
@@ -316,17 +354,35 @@ def main(argv: list[str] | None = None) -> int:
     seconds["synthesise + tile held-out scenes"] = time.perf_counter() - start
     start = time.perf_counter()
     heldout = evaluate_tiles(weights, heldout_data, imgsz=args.tile_size_px, batch=args.batch, task=args.task)
-    seconds["held-out val"] = time.perf_counter() - start
-    (work / "heldout_metrics.json").write_text(json.dumps(heldout, indent=2) + "\n")
-    print(f"held-out mAP50 per class ({weights}):")
+    seconds["held-out val (tiles)"] = time.perf_counter() - start
+    start = time.perf_counter()
+    scenes = None if args.no_scene_eval else evaluate_scenes(weights, work / "heldout")
+    if scenes is not None:
+        seconds["held-out predict + evaluate (scenes)"] = time.perf_counter() - start
+    print(f"held-out mAP50 per class on tiles ({weights}):")
     for name, row in heldout["per_class"].items():
         print(f"  {name:<10} mAP50 {row['mAP50']:.3f}  ({row['instances']} objects)")
     print(f"  {'all':<10} mAP50 {heldout['overall'].get('mAP50', float('nan')):.3f}")
-    for step, value in seconds.items():
+    for name, row in (scenes or {}).items():
+        print(f"  scene-level {name:<10} AP50 {row['ap50'] if row['ap50'] is None else round(row['ap50'], 3)}")
+    from _benchdoc import machine_description
+
+    summary_path = work / "summary.json"
+    trained_here = args.eval_only is None
+    if not trained_here and not summary_path.is_file():
+        log.warning("%s missing: the scores are printed but docs/benchmarks.md keeps its training run", summary_path)
+    summary = json.loads(summary_path.read_text()) if not trained_here and summary_path.is_file() else {
+        "command": command, "seconds": {}, "train_info": train_info, "machine": machine_description()}
+    summary["seconds"].update(seconds)
+    summary.update(heldout_tiles=heldout, heldout_scenes=scenes, weights=str(weights),
+                   heldout_info=", ".join(f"gsd {g.gsd_m} m {g.dtype} {g.season} seed {g.scene_seed(0)}"
+                                          f"{f' {g.tarps} tarps' if g.tarps else ''}" for g in HELDOUT_GROUPS))
+    for step, value in summary["seconds"].items():
         print(f"{step}: {value:.0f} s")
-    if not args.no_docs and args.eval_only is None:
-        heldout_info = ", ".join(f"gsd {g.gsd_m} m {g.dtype} {g.season} seed {g.seed}" for g in HELDOUT_GROUPS)
-        write_benchmark(command, seconds, train_info, heldout, heldout_info)
+    if trained_here or summary_path.is_file():
+        summary_path.write_text(json.dumps(summary, indent=2) + "\n")
+        if not args.no_docs:
+            write_benchmark(summary)
     return 0
 
 
