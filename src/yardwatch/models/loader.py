@@ -137,8 +137,10 @@ def load_model(weights: str | os.PathLike[str], device: Any = "cpu", *, half: bo
     if nc != len(card.class_names):
         raise ModelError(f"weights={path}: network has {nc} classes but its model card lists "
                          f"{len(card.class_names)} ({', '.join(card.class_names)}); use the card written with it")
-    task = getattr(network, "task", card.task)
-    if task in ("detect", "obb") and task != card.task:
+    # The head says what the network predicts; a checkpoint's ``task`` attribute is not always set right.
+    head_name = type(head).__name__
+    task = "obb" if head_name.startswith("OBB") else "detect" if head_name.startswith("Detect") else card.task
+    if task != card.task:
         raise ModelError(f"weights={path}: network task {task} disagrees with model card task {card.task}")
     device = torch.device(device)
     use_half = device.type == "cuda" if half is None else half
