@@ -1,0 +1,64 @@
+"""Precision paths agree: bf16 (CPU) and fp16 (CUDA) find the same objects as fp32, with the demo weights."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import shapely
+
+from yardwatch.geo import obb_px_to_corners
+from yardwatch.infer.core import InferenceSettings
+from yardwatch.infer.predict import predict_scenes
+from yardwatch.io.raster import find_scenes
+from yardwatch.models.card import demo_weights_path
+from yardwatch.models.loader import load_model
+
+
+def matched_fraction(a: np.ndarray, a_cls: np.ndarray, b: np.ndarray, b_cls: np.ndarray, iou: float = 0.9) -> float:
+    """Share of detections (of both sets) that have a same-class partner at polygon IoU >= ``iou``."""
+    if len(a) == 0 and len(b) == 0:
+        return 1.0
+    pa, pb = shapely.polygons(obb_px_to_corners(a)), shapely.polygons(obb_px_to_corners(b))
+    tree = shapely.STRtree(pb)
+    i, j = tree.query(pa, predicate="intersects")
+    inter = shapely.area(shapely.intersection(pa[i], pb[j]))
+    ious = inter / (shapely.area(pa[i]) + shapely.area(pb[j]) - inter)
+    ok = (ious >= iou) & (a_cls[i] == b_cls[j])
+    return (len(np.unique(i[ok])) + len(np.unique(j[ok]))) / (len(a) + len(b))
+
+
+def _detections(catalog, device: str, precision: str, tmp_path):
+    import geopandas as gpd
+
+    weights = demo_weights_path()
+    model = load_model(weights, device)
+    settings = InferenceSettings(tile_size_px=model.card.tile_size_px, overlap_px=model.card.overlap_px,
+                                 batch_size=8, precision=precision)
+    out = tmp_path / f"{device}-{precision}"
+    predict_scenes(find_scenes(catalog), weights, out, device=device, settings=settings, model=model)
+    frame = gpd.read_file(next(out.glob("*.geojson")))
+    obb = frame[["cx_px", "cy_px", "w_px", "h_px", "angle_rad"]].to_numpy()
+    return obb, frame["class_id"].to_numpy()
+
+
+@pytest.fixture(scope="module")
+def parity_scene(tmp_path_factory):
+    from yardwatch.synth import write_scenes
+
+    return write_scenes(tmp_path_factory.mktemp("parity"), n_scenes=1, scene_size_px=1024, gsd_m=0.5, seed=4242)
+
+
+@pytest.mark.slow
+def test_bf16_matches_fp32_on_cpu(parity_scene, tmp_path) -> None:
+    a, a_cls = _detections(parity_scene, "cpu", "fp32", tmp_path)
+    b, b_cls = _detections(parity_scene, "cpu", "bf16", tmp_path)
+    assert len(a) > 20  # the demo weights find the scene's objects
+    assert matched_fraction(a, a_cls, b, b_cls) >= 0.99
+
+
+@pytest.mark.gpu
+def test_cuda_fp16_matches_cpu_fp32(parity_scene, tmp_path) -> None:
+    a, a_cls = _detections(parity_scene, "cpu", "fp32", tmp_path)
+    b, b_cls = _detections(parity_scene, "cuda", "fp16", tmp_path)
+    assert len(a) > 20
+    assert matched_fraction(a, a_cls, b, b_cls) >= 0.99
