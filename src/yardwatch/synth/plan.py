@@ -367,11 +367,14 @@ def _plan_town(rng: np.random.Generator, site: SitePlan, centre: np.ndarray, axi
             if sparse and rng.random() < 0.6:
                 continue
             kind = rng.choice(["houses", "apartments", "industrial", "park"], p=[0.55, 0.15, 0.2, 0.1])
-            if not sparse:
-                for edge_a, edge_b in ((0, 1), (1, 2)):
-                    p0, p1 = block[edge_a], block[edge_b]
-                    o = (p0 + p1) / 2 - c
-                    o = o / max(np.linalg.norm(o), 1e-6) * (street_w / 2)
+            for edge_a, edge_b in ((0, 1), (1, 2)):
+                p0, p1 = block[edge_a], block[edge_b]
+                o = (p0 + p1) / 2 - c
+                o = o / max(np.linalg.norm(o), 1e-6) * (street_w / 2)
+                run = p1 - p0
+                inner = rect_corners(tuple((p0 + p1) / 2 + o), float(np.linalg.norm(run)) - 2 * street_w, street_w,
+                                     math.atan2(run[1], run[0]))
+                if site.occupancy.is_free(inner):  # streets stop where tracks or a layout's objects are
                     _add_road(site, [p0 + o, p1 + o], street_w, Material.ASPHALT, bool(rng.random() < 0.5))
             material = {"houses": Material.GARDEN, "apartments": Material.PAVING, "industrial": Material.CONCRETE,
                         "park": Material.GARDEN}[str(kind)]
@@ -720,9 +723,6 @@ def plan_stacks(rng: np.random.Generator, site: SitePlan, bounds: Bounds, n_cont
     """
     slots = [slot for slot in site.container_slots
              if inside(rect_corners(slot.centre_m, CONTAINER_40_LENGTH_M, CONTAINER_WIDTH_M, slot.angle_rad), bounds)]
-    if n_containers is not None and n_containers > 2 * len(slots):
-        raise ConfigError(f"{n_containers} containers do not fit on the container pad inside the scene "
-                          f"({2 * len(slots)} places); raise scene_size_px or ask for fewer containers")
     fill = rng.uniform(0.2, 0.95) if n_containers is None else 1.0
     items: list[Item] = []
     # terminals fill whole bays (all rows of one 40 ft position) to a similar height; start at a random bay
@@ -759,8 +759,45 @@ def plan_stacks(rng: np.random.Generator, site: SitePlan, bounds: Bounds, n_cont
                 if remaining is not None:
                     remaining -= 1
     if remaining is not None and remaining > 0:
-        raise ConfigError(f"{n_containers} containers do not fit on the container pad inside the scene; "
-                          "raise scene_size_px or ask for fewer containers")
+        items += _loose_stacks(rng, site, bounds, remaining, items)
+    return items
+
+
+def _loose_stacks(rng: np.random.Generator, site: SitePlan, bounds: Bounds, count: int, taken: list[Item]
+                  ) -> list[Item]:
+    """Rows of containers set down on free ground by the yard, where a site has no pad (or it is full).
+
+    Raises:
+        ConfigError: when ``count`` containers find no free ground inside ``bounds``.
+    """
+    occupancy = site.occupancy.copy() if site.occupancy is not None else Occupancy(site.extent_m)
+    for item in taken:
+        occupancy.mark(item.corners())
+    items: list[Item] = []
+    angle = site.yard_angle_rad
+    along = np.array([math.cos(angle), math.sin(angle)])
+    across = np.array([-along[1], along[0]])
+    row = CONTAINER_WIDTH_M + 0.3
+    for _attempt in range(3000):
+        if len(items) >= count:
+            break
+        rows = int(min(count - len(items), rng.integers(1, 5)))
+        length = CONTAINER_40_LENGTH_M if rng.random() < 0.6 else CONTAINER_20_LENGTH_M
+        centre = np.array([rng.uniform(bounds[0], bounds[2]), rng.uniform(bounds[1], bounds[3])])
+        block = rect_corners(tuple(centre), length + 3.0, rows * row + 3.0, angle)
+        if not inside(rect_corners(tuple(centre), length, rows * row, angle), bounds) or not occupancy.is_free(block):
+            continue
+        occupancy.mark(block)
+        tiers = int(rng.choice([1, 2, 3], p=[0.5, 0.35, 0.15]))
+        for i in range(rows):
+            p = centre + across * (i - (rows - 1) / 2) * row
+            colours = tuple(palette.pick(rng, palette.CONTAINER_COLOURS) for _ in range(tiers))
+            items.append(Item("container", (float(p[0]), float(p[1])), length, CONTAINER_WIDTH_M, angle,
+                              tiers * CONTAINER_HEIGHT_M, colours[-1], _seed(rng), label="container",
+                              base_m=(tiers - 1) * CONTAINER_HEIGHT_M, stack_height=tiers, tier_colours=colours))
+    if len(items) < count:
+        raise ConfigError(f"{len(taken) + count} containers do not fit inside the scene; raise scene_size_px or "
+                          "ask for fewer containers")
     return items
 
 

@@ -237,7 +237,7 @@ def _layout_items(footprints: list[Footprint], origin: tuple[float, float], rng:
         centres = np.array([m.centre_m for m in members])
         mean = centres.mean(axis=0)
         along = (centres - mean) @ direction
-        half = max(m.length_m for m in members) / 2 + 30.0
+        half = max(m.length_m for m in members) / 2 + 80.0
         p0, p1 = mean + direction * (along.min() - half), mean + direction * (along.max() + half)
         tracks.append(Track((float(p0[0]), float(p0[1])), (float(p1[0]), float(p1[1])), "yard"))
     return items, tracks
@@ -321,7 +321,7 @@ def generate_scene(*, scene_size_px: int | tuple[int, int] = 1024, gsd_m: float 
         extent = (cols * gsd_m, rows * gsd_m)
         _check_size(cols, rows)
         site_plan = plan_site(site_rng, extent, fixed_tracks=tracks, reserved=[i.corners() for i in items])
-        items += plan_vehicles(content_rng, site_plan, items)
+        items = site_plan.statics + items + plan_vehicles(content_rng, site_plan, items)
         exact = True
     else:
         scene_crs = resolve_crs(crs)
@@ -421,8 +421,9 @@ def _label(items: list[Item], stamps: list[Stamp | None], canvas: Canvas, cloud:
             visible = rectangle.intersection(region)
             if visible.is_empty or visible.area < 0.5 * rectangle.area:
                 continue
-            visible_rect = shapely.minimum_rotated_rectangle(visible)
-            corners_px = np.asarray(visible_rect.exterior.coords)[:4]
+            corners_px = _visible_rectangle(corners_px, region)
+            if corners_px is None:
+                continue
         window = (slice(stamp.row_off, stamp.row_off + stamp.alpha.shape[0]),
                   slice(stamp.col_off, stamp.col_off + stamp.alpha.shape[1]))
         solid = stamp.alpha >= 0.5
@@ -434,7 +435,8 @@ def _label(items: list[Item], stamps: list[Stamp | None], canvas: Canvas, cloud:
                 continue
             hidden |= cloudy
         occluded = hidden.sum() > _HIDDEN_SHARE_OCCLUDED * n_solid
-        xs, ys = transform * (corners_px[:, 0], corners_px[:, 1])
+        xs = transform.c + transform.a * corners_px[:, 0] + transform.b * corners_px[:, 1]
+        ys = transform.f + transform.d * corners_px[:, 0] + transform.e * corners_px[:, 1]
         objects.append(SynthObject(
             item.label, CLASS_IDS[item.label],
             tuple((float(c), float(r)) for c, r in corners_px),
@@ -444,6 +446,44 @@ def _label(items: list[Item], stamps: list[Stamp | None], canvas: Canvas, cloud:
         if return_masks:
             masks.append(ObjectMask(stamp.row_off, stamp.col_off, stamp.alpha.copy()))
     return objects, (tuple(masks) if return_masks else None)
+
+
+def _clip_params(a: np.ndarray, b: np.ndarray, region: Polygon) -> tuple[float, float] | None:
+    """Parameters [t0, t1] of the part of segment a->b inside the convex ``region``."""
+    part = shapely.LineString([a, b]).intersection(region)
+    if part.is_empty or part.length <= 0:
+        return None
+    points = np.asarray(part.coords if part.geom_type == "LineString" else shapely.get_coordinates(part))
+    direction = b - a
+    t = (points - a) @ direction / float(direction @ direction)
+    return float(t.min()), float(t.max())
+
+
+def _visible_rectangle(corners: np.ndarray, region: Polygon) -> np.ndarray | None:
+    """The largest part of a rectangle, cut across its first axis then its second, that lies inside ``region``.
+
+    A truncated object keeps its orientation and is shortened from the side the edge (or nodata) cuts it, so its
+    label stays an oriented rectangle inside the data.
+    """
+    c0, c1, c2, c3 = corners
+    spans = [_clip_params(c0, c1, region), _clip_params(c3, c2, region)]
+    if None in spans:
+        return None
+    t0, t1 = max(spans[0][0], spans[1][0]), min(spans[0][1], spans[1][1])
+    if t1 - t0 <= 1e-6:
+        return None
+    c0, c1 = c0 + (c1 - c0) * t0, c0 + (c1 - c0) * t1
+    c3, c2 = c3 + (c2 - c3) * t0, c3 + (c2 - c3) * t1
+    spans = [_clip_params(c0, c3, region), _clip_params(c1, c2, region)]
+    if None in spans:
+        return None
+    s0, s1 = max(spans[0][0], spans[1][0]), min(spans[0][1], spans[1][1])
+    if s1 - s0 <= 1e-6:
+        return None
+    shrunk = np.array([c0 + (c3 - c0) * s0, c1 + (c2 - c1) * s0, c1 + (c2 - c1) * s1, c0 + (c3 - c0) * s1])
+    if Polygon(shrunk).area < 0.3 * Polygon(corners).area:
+        return None
+    return shrunk
 
 
 def _quantize(image: np.ndarray, dtype: str, nodata: np.ndarray | None) -> np.ndarray:
