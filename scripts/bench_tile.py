@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import resource
 import shutil
 import subprocess
@@ -71,6 +72,8 @@ def child(kind: str, scene: Path, out: Path | None, workers: int, png_compressio
 
     from yardwatch.tiling import SplitRatios, TilingOptions, tile_scenes
 
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    cpu_before = before.ru_utime + before.ru_stime
     start = time.perf_counter()
     if kind == "read":
         with rasterio.open(scene) as src:
@@ -85,8 +88,21 @@ def child(kind: str, scene: Path, out: Path | None, workers: int, png_compressio
             nbytes = src.width * src.height * src.count
         nbytes = nbytes if summary.n_tiles["train"] else 0
     seconds = time.perf_counter() - start
-    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return {"seconds": seconds, "bytes": nbytes, "peak_rss_mb": peak_kib / 1024.0}
+    usage = resource.getrusage(resource.RUSAGE_SELF)  # all threads of this process: GDAL, encoders, Python
+    return {"seconds": seconds, "cpu_seconds": usage.ru_utime + usage.ru_stime - cpu_before, "bytes": nbytes,
+            "peak_rss_mb": peak_rss_mb()}
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory. Linux's ``VmHWM`` belongs to the process image, unlike ``ru_maxrss``,
+    which survives ``exec`` and so would report the parent's peak at ``fork`` time."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 def measure(kind: str, scene: Path, out: Path, workers: int, png_compression: int = 0) -> dict:
@@ -126,10 +142,11 @@ def main(argv: list[str] | None = None) -> int:
 
     args.cache.mkdir(parents=True, exist_ok=True)
     kinds = [("read", 0)] + [("tile", level) for level in args.png_levels]
-    rows, rss = [], {}
+    rows, rss, loads = [], {}, []
     for size in args.sizes:
         started = time.perf_counter()
         scene = make_scene(scene_path(args.cache, size), size)
+        loads.append(os.getloadavg()[0])
         print(f"scene {size}x{size}: {scene} ({scene.stat().st_size / 1e6:.0f} MB on disk, "
               f"{time.perf_counter() - started:.0f} s to make or find)", flush=True)
         best: dict[tuple[str, int], dict] = {}
@@ -153,21 +170,25 @@ def main(argv: list[str] | None = None) -> int:
         mb = read["bytes"] / 1e6
         read_rate = mb / read["seconds"]
         rows.append((f"{size}x{size}", "full read (`src.read()`)", round(mb), round(read["seconds"], 1),
-                     round(read_rate), "100%", round(read["peak_rss_mb"])))
+                     round(read_rate), "100%", round(read["cpu_seconds"], 1), "100%", round(read["peak_rss_mb"])))
         for kind, level in kinds[1:]:
             tile = best[(kind, level)]
             rate = mb / tile["seconds"]
             rss[(size, level)] = tile["peak_rss_mb"]
             rows.append((f"{size}x{size}", f"tile, png_compression={level}", round(mb), round(tile["seconds"], 1),
-                         round(rate), f"{rate / read_rate:.0%}", round(tile["peak_rss_mb"])))
-    table = markdown_table(["scene px", "run", "MB decoded", "s", "MB/s", "of full read", "peak RSS MB"], rows)
+                         round(rate), f"{rate / read_rate:.0%}", round(tile["cpu_seconds"], 1),
+                         f"{read['cpu_seconds'] / tile['cpu_seconds']:.0%}", round(tile["peak_rss_mb"])))
+    table = markdown_table(["scene px", "run", "MB decoded", "wall s", "MB/s", "rate vs full read", "CPU s",
+                            "rate per CPU-s vs full read", "peak RSS MB"], rows)
     lines = [table, ""]
     if len(args.sizes) >= 2:
         small, large = min(args.sizes), max(args.sizes)
         for level in args.png_levels:
             change = rss[(large, level)] / rss[(small, level)] - 1
             lines.append(f"Tile peak RSS, png_compression={level}: {large} px vs {small} px {change:+.1%}.")
-    lines.append("Targets: tile >= 50 % of the full-read MB/s; peak RSS < 1 GB and within 10 % from 8k to 16k.")
+    lines.append("Targets: tile >= 50 % of the full-read MB/s; peak RSS < 1 GB and within 10 % from 8k to 16k. "
+                 f"Load average before the runs: {', '.join(f'{v:.1f}' for v in loads)} (2 cores are idle at 0; "
+                 "above 2 other jobs share them and wall-clock rates drop; CPU seconds count all threads).")
     print("\n".join(lines))
     if not args.no_docs:
         command = "python scripts/bench_tile.py " + " ".join(sys.argv[1:] if argv is None else argv)

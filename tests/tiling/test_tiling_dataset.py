@@ -365,3 +365,22 @@ def test_no_tile_left_is_an_error(tmp_path, geotiff_writer):
     with pytest.raises(ConfigError, match="no tile was written"):
         tile_scenes(path, tmp_path / "ds", options=TilingOptions(tile_size_px=64, overlap_px=0, split=ALL_TRAIN))
     assert not (tmp_path / "ds").exists()
+
+
+@pytest.mark.filterwarnings("ignore:'crs' was not provided")
+def test_plain_png_in_pixel_only_mode(tmp_path, label_writer):
+    """A PNG without georeferencing, labels drawn in its pixel coordinates (x right, y down)."""
+    import cv2
+
+    image = np.full((100, 150, 3), 70, np.uint8)
+    image[20:26, 30:59] = 230
+    cv2.imwrite(str(tmp_path / "plain.png"), image)
+    labels = label_writer(tmp_path / "plain.geojson", [shapely.box(30, 20, 59, 26)], ["railcar"], crs=None)
+    options = TilingOptions(tile_size_px=128, overlap_px=0, split=ALL_TRAIN, allow_pixel_only=True)
+    summary = tile_scenes(tmp_path / "plain.png", tmp_path / "ds", labels=labels, options=options)
+    assert summary.gsd_m is None and summary.n_objects["train"] >= 1
+    row = next(r for r in _rows(tmp_path / "ds") if r["tile_id"] == "plain_0_0")
+    (line,) = _label_lines(tmp_path / "ds", row)
+    np.testing.assert_allclose(np.array(line.split(), float), [0, 44.5 / 128, 23 / 128, 29 / 128, 6 / 128],
+                               atol=1e-6)
+    assert (_png(tmp_path / "ds", row)[20:26, 30:59] == 230).all()

@@ -109,8 +109,13 @@ class SceneRef:
     acquired: str | None = None
 
 
-def _open(path: Path) -> Any:
-    """``rasterio.open`` with GDAL errors turned into :class:`RasterReadError` naming the file."""
+def open_raster(path: str | os.PathLike[str]) -> Any:
+    """``rasterio.open`` for reading, with GDAL errors turned into :class:`RasterReadError` naming the file.
+
+    A file without georeferencing opens without rasterio's ``NotGeoreferencedWarning`` (:func:`open_scene` is
+    where that case is judged).
+    """
+    path = Path(path)
     import rasterio
     from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 
@@ -175,7 +180,7 @@ def open_scene(path: str | os.PathLike[str], *, bands: Sequence[int] | None = No
         InputError: the file has fewer bands than ``bands`` asks for.
     """
     path = Path(path).expanduser()
-    with _open(path) as src:
+    with open_raster(path) as src:
         name = path.name
         transform = src.transform
         if not transform.is_rectilinear:
@@ -397,7 +402,7 @@ def compute_normalization(path_or_dataset: Any, bands: Sequence[int] | None = No
     """
     pct = _check_percentiles(percentiles)
     if isinstance(path_or_dataset, (str, os.PathLike)):
-        with _open(Path(path_or_dataset)) as src:
+        with open_raster(Path(path_or_dataset)) as src:
             return compute_normalization(src, bands, pct)
     src = path_or_dataset
     chosen = resolve_bands(src.count, bands, name=Path(src.name).name)

@@ -40,6 +40,7 @@ from yardwatch.io.raster import (
     compute_normalization,
     find_scenes,
     iter_tiles,
+    open_raster,
     open_scene,
     reading_order,
 )
@@ -471,7 +472,7 @@ def _write_scene(job: _SceneJob, progress: Any | None = None) -> _SceneResult:
             _write_geotiff_tile(root / "geotiffs" / tile.split / f"{tile.tile_id}.tif", raw, transform, dtype,
                                 nodata, job.crs)
 
-    with rasterio.Env(GDAL_CACHEMAX=_READ_CACHE_BYTES), rasterio.open(job.path) as src, \
+    with rasterio.Env(GDAL_CACHEMAX=_READ_CACHE_BYTES), open_raster(job.path) as src, \
             ThreadPoolExecutor(max_workers=threads, thread_name_prefix="yardwatch-png") as pool:
         order = reading_order([Window(*t.window) for t in job.tiles], src.block_shapes[job.norm.bands[0] - 1][1])
         tiles = [job.tiles[i] for i in order]
