@@ -564,28 +564,40 @@ def read_raw_window(dataset: Any, window: Any, bands: Sequence[int], *, boundles
 
 def resample_raw(data: np.ndarray, valid: np.ndarray, out_shape: tuple[int, int]
                  ) -> tuple[np.ndarray, np.ndarray]:
-    """Resample ``(bands, h, w)`` source values to ``out_shape`` (rows, cols), as GDAL's warper does it.
+    """Resample ``(bands, h, w)`` source values to ``out_shape`` (rows, cols), leaving invalid pixels out.
 
-    Invalid pixels are left out of the interpolation (an output pixel is valid when any valid source pixel
-    contributes). Downsampling averages (no aliasing of thin rails), upsampling is bilinear.
+    Shrinking averages over each output pixel's footprint (OpenCV's ``INTER_AREA``: thin rails are not aliased
+    away), enlarging is bilinear. Invalid pixels take no part: the values and the valid mask are resampled
+    alike and divided (normalised convolution), so an output pixel is the mean of the valid source pixels under
+    it and is valid when any of them is. OpenCV rather than GDAL's warper because this runs once per tile and
+    the warper is about six times slower at it.
 
     Returns:
         ``(bands, rows, cols)`` float32 values (NaN where invalid) and the ``(rows, cols)`` valid mask.
     """
-    from rasterio.enums import Resampling
-    from rasterio.warp import reproject
+    import cv2
 
     rows, cols = int(out_shape[0]), int(out_shape[1])
-    source = data.astype(np.float32, copy=True)
-    source[:, ~valid] = np.nan
-    out = np.full((data.shape[0], rows, cols), np.nan, dtype=np.float32)
-    scale_x, scale_y = data.shape[2] / cols, data.shape[1] / rows
-    resampling = Resampling.average if min(scale_x, scale_y) > 1.0 else Resampling.bilinear
-    # Same CRS on both sides: the warp is the affine scaling only. Any CRS would do; it is never used.
-    reproject(source, out, src_transform=Affine.identity(), dst_transform=Affine.scale(scale_x, scale_y),
-              src_crs="EPSG:3857", dst_crs="EPSG:3857", src_nodata=np.nan, dst_nodata=np.nan,
-              resampling=resampling)
-    return out, ~np.isnan(out).any(axis=0)
+    shrink = data.shape[1] > rows or data.shape[2] > cols
+    interpolation = cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
+    n_bands = data.shape[0]
+    values = np.ascontiguousarray(np.moveaxis(data, 0, -1), dtype=np.float32)  # (h, w, bands) for OpenCV
+
+    def resize(image: np.ndarray) -> np.ndarray:
+        out = cv2.resize(image, (cols, rows), interpolation=interpolation)
+        return out.reshape(rows, cols, -1)
+
+    if valid.all():
+        out = resize(values)
+        out_valid = np.ones((rows, cols), dtype=bool)
+    else:
+        values[~valid] = 0.0  # values times the 0/1 weight; NaN would spread through the average
+        total = resize(values)
+        share = resize(valid.astype(np.float32))[..., 0]
+        out_valid = share > 1e-3
+        out = total / np.maximum(share, 1e-3)[..., None]
+        out[~out_valid] = np.nan
+    return np.ascontiguousarray(np.moveaxis(out, -1, 0)[:n_bands]), out_valid
 
 
 @functools.lru_cache(maxsize=32)
