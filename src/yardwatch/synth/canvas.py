@@ -95,7 +95,7 @@ class Canvas:
                                 borderMode=cv2.BORDER_REPLICATE)
         if warped.ndim == 2:
             warped = warped[..., None]
-        alpha = np.clip(warped[..., bands], 0.0, 1.0)
+        alpha = np.minimum(np.maximum(warped[..., bands], 0.0), 1.0)
         view = self.image[:, row0:row1, col0:col1]
         view += (np.moveaxis(warped[..., :bands], 2, 0) - view) * alpha
         solid = alpha >= 0.5

@@ -34,7 +34,7 @@ class Material(IntEnum):
     GARDEN = 12
     PAVING = 13
     WEEDS = 14
-    WATER = 15
+    SHRUB = 15
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,8 +53,8 @@ def _g(a: tuple[int, ...], b: tuple[int, ...], grain: float, mottle: float, slee
 
 
 _SUMMER: dict[Material, Ground] = {
-    Material.GRASS: _g((86, 110, 58, 150), (122, 130, 76, 140), 0.025, 0.06),
-    Material.DRY_GRASS: _g((140, 134, 96, 110), (116, 116, 80, 120), 0.08, 0.08),
+    Material.GRASS: _g((84, 104, 58, 150), (118, 124, 78, 140), 0.03, 0.05),
+    Material.DRY_GRASS: _g((122, 124, 84, 125), (108, 114, 74, 130), 0.05, 0.07),
     Material.SOIL: _g((148, 126, 100, 105), (118, 100, 82, 95), 0.06, 0.09),
     Material.FIELD: _g((96, 122, 64, 165), (128, 136, 80, 150), 0.05, 0.07),
     Material.FIELD_BARE: _g((156, 136, 108, 110), (132, 112, 88, 100), 0.05, 0.07),
@@ -68,7 +68,7 @@ _SUMMER: dict[Material, Ground] = {
     Material.GARDEN: _g((78, 102, 52, 165), (104, 112, 64, 150), 0.12, 0.12),
     Material.PAVING: _g((158, 152, 144, 132), (132, 128, 122, 120), 0.06, 0.05),
     Material.WEEDS: _g((106, 112, 76, 135), (128, 122, 100, 110), 0.15, 0.10),
-    Material.WATER: _g((52, 70, 72, 20), (62, 82, 80, 24), 0.02, 0.05),
+    Material.SHRUB: _g((52, 72, 40, 170), (66, 84, 46, 160), 0.10, 0.10),
 }
 
 _AUTUMN: dict[Material, Ground] = {
@@ -99,7 +99,7 @@ _WINTER: dict[Material, Ground] = {
     Material.GARDEN: _g(_SNOW_A, _SNOW_B, 0.03, 0.05),
     Material.PAVING: _g((186, 186, 188, 165), (210, 212, 216, 190), 0.05, 0.06),
     Material.WEEDS: _g((214, 216, 220, 190), (150, 142, 124, 120), 0.12, 0.10),
-    Material.WATER: _g((120, 130, 136, 60), (205, 210, 216, 190), 0.03, 0.08),
+    Material.SHRUB: _g((150, 150, 146, 120), (196, 198, 202, 170), 0.12, 0.10),
 }
 
 GROUND_BY_SEASON: dict[str, dict[Material, Ground]] = {"summer": _SUMMER, "autumn": _AUTUMN, "winter": _WINTER}
@@ -146,10 +146,10 @@ WAGON_COLOURS: dict[str, tuple[tuple[float, tuple[float, float, float]], ...]] =
                    (1, _rgb(60, 106, 76)), (2, _rgb(120, 124, 128))),
 }
 
-CONTAINER_COLOURS = ((22, _rgb(132, 56, 46)), (8, _rgb(104, 48, 40)), (12, _rgb(52, 86, 130)),
-                     (7, _rgb(84, 130, 166)), (14, _rgb(146, 146, 144)), (9, _rgb(62, 96, 70)),
-                     (9, _rgb(204, 204, 198)), (5, _rgb(196, 114, 56)), (3, _rgb(200, 172, 70)),
-                     (11, _rgb(112, 82, 60)), (1.5, _rgb(150, 60, 110)), (3, _rgb(180, 164, 130)))
+CONTAINER_COLOURS = ((22, _rgb(126, 58, 48)), (8, _rgb(100, 50, 42)), (12, _rgb(58, 84, 120)),
+                     (6, _rgb(90, 126, 154)), (14, _rgb(142, 142, 140)), (9, _rgb(66, 92, 72)),
+                     (9, _rgb(196, 196, 190)), (4, _rgb(184, 112, 62)), (3, _rgb(188, 164, 82)),
+                     (11, _rgb(108, 82, 62)), (3, _rgb(172, 158, 128)))
 
 TARP_COLOURS = ((35, _rgb(40, 82, 162)), (20, _rgb(50, 86, 60)), (15, _rgb(130, 135, 138)),
                 (10, _rgb(100, 100, 62)), (8, _rgb(170, 150, 110)), (7, _rgb(210, 212, 214)),

@@ -352,30 +352,51 @@ def _plan_town(rng: np.random.Generator, site: SitePlan, centre: np.ndarray, axi
     n_a = int(span * 2 / block_a) + 1
     n_b = int(span * 2 / block_b) + 1
 
-    def in_town(p: np.ndarray) -> bool:
-        beyond = float(np.dot(p - centre, normal)) * direction >= abs(offset) - 5.0
-        return (sparse or beyond) and -40 <= p[0] <= width + 40 and -40 <= p[1] <= height + 40
+    def depth(p: np.ndarray) -> float:
+        """How far into the town side a point lies (negative: towards the yard)."""
+        return float(np.dot(p - centre, normal)) * direction - (abs(offset) - 5.0)
 
+    def on_scene(p: np.ndarray) -> bool:
+        return -40 <= p[0] <= width + 40 and -40 <= p[1] <= height + 40
+
+    if not sparse:  # one street grid, every street cut where the town side ends
+        lines = [(origin + street_axis * (-span + i * block_a) - street_normal * span,
+                  origin + street_axis * (-span + i * block_a) + street_normal * span) for i in range(n_a + 1)]
+        lines += [(origin + street_normal * (-span + j * block_b) - street_axis * span,
+                   origin + street_normal * (-span + j * block_b) + street_axis * span) for j in range(n_b + 1)]
+        for a, b in lines:
+            da, db = depth(a), depth(b)
+            if da < 0 and db < 0:
+                continue
+            if da < 0 or db < 0:  # keep the part on the town side
+                t = da / (da - db)
+                cut = a + (b - a) * t
+                a, b = (cut, b) if da < 0 else (a, cut)
+            span_ab = clip_segment(a, b, (-60.0, -60.0, width + 60.0, height + 60.0))
+            if span_ab is None:
+                continue
+            a, b = a + (b - a) * span_ab[0], a + (b - a) * span_ab[1]
+            _add_road(site, [a, b], street_w, Material.ASPHALT, bool(rng.random() < 0.3))
     for i in range(n_a):
         for j in range(n_b):
             c = origin + street_axis * (-span + (i + 0.5) * block_a) + street_normal * (-span + (j + 0.5) * block_b)
-            if not in_town(c):
-                continue
             block = rect_corners(tuple(c), block_a - street_w, block_b - street_w, angle)
-            if not site.occupancy.is_free(block) and not sparse:
+            if not on_scene(c) or (not sparse and min(depth(p) for p in block) < 0):
                 continue
-            if sparse and rng.random() < 0.6:
+            core = rect_corners(tuple(c), block_a - street_w - 12.0, block_b - street_w - 12.0, angle)
+            if not site.occupancy.is_free(core) or (sparse and rng.random() < 0.6):
                 continue
             kind = rng.choice(["houses", "apartments", "industrial", "park"], p=[0.55, 0.15, 0.2, 0.1])
-            for edge_a, edge_b in ((0, 1), (1, 2)):
-                p0, p1 = block[edge_a], block[edge_b]
-                o = (p0 + p1) / 2 - c
-                o = o / max(np.linalg.norm(o), 1e-6) * (street_w / 2)
-                run = p1 - p0
-                inner = rect_corners(tuple((p0 + p1) / 2 + o), float(np.linalg.norm(run)) - 2 * street_w, street_w,
-                                     math.atan2(run[1], run[0]))
-                if site.occupancy.is_free(inner):  # streets stop where tracks or a layout's objects are
-                    _add_road(site, [p0 + o, p1 + o], street_w, Material.ASPHALT, bool(rng.random() < 0.5))
+            if sparse:  # streets only where nothing of the layout stands
+                for edge_a, edge_b in ((0, 1), (1, 2)):
+                    p0, p1 = block[edge_a], block[edge_b]
+                    o = (p0 + p1) / 2 - c
+                    o = o / max(np.linalg.norm(o), 1e-6) * (street_w / 2)
+                    run = p1 - p0
+                    inner = rect_corners(tuple((p0 + p1) / 2 + o), float(np.linalg.norm(run)) - 2 * street_w,
+                                         street_w, math.atan2(run[1], run[0]))
+                    if site.occupancy.is_free(inner):
+                        _add_road(site, [p0 + o, p1 + o], street_w, Material.ASPHALT, bool(rng.random() < 0.5))
             material = {"houses": Material.GARDEN, "apartments": Material.PAVING, "industrial": Material.CONCRETE,
                         "park": Material.GARDEN}[str(kind)]
             site.areas.append(Area(tuple(tuple(p) for p in block), material))
@@ -396,16 +417,32 @@ def _fill_block(rng: np.random.Generator, site: SitePlan, centre: np.ndarray, an
                 _place_building(rng, site, p, house_l, house_w, angle + rng.normal(0, 0.03), rng.uniform(6.0, 9.0),
                                 "gable" if rng.random() < 0.8 else "flat", margin=1.0)
                 u += house_l + rng.uniform(4.0, 12.0)
+        _garden_trees(rng, site, centre, along, across, length, width, length * width / 700.0)
+    elif kind == "park":
+        _garden_trees(rng, site, centre, along, across, length, width, length * width / 300.0)
     elif kind == "apartments":
         for v in (-width / 4, width / 4):
             _place_building(rng, site, centre + across * v, length * rng.uniform(0.5, 0.85), rng.uniform(11.0, 14.0),
                             angle, rng.uniform(12.0, 21.0), "flat")
         _add_parking(rng, site, centre, angle, length * 0.6, 12.0)
     elif kind == "industrial":
-        hall_w = width * rng.uniform(0.45, 0.65)
-        _place_building(rng, site, centre + across * (width / 2 - hall_w / 2 - 4.0), length * rng.uniform(0.5, 0.9),
-                        hall_w, angle, rng.uniform(7.0, 13.0), "metal" if rng.random() < 0.6 else "flat")
-        _add_parking(rng, site, centre - across * (width / 2 - 10.0), angle, length * 0.7, 14.0)
+        scale = 1.0
+        for _attempt in range(5):  # halls shrink until they fit beside the streets
+            hall_w = width * rng.uniform(0.4, 0.6) * scale
+            hall_l = length * rng.uniform(0.5, 0.85) * scale
+            if _place_building(rng, site, centre + across * (width / 2 - hall_w / 2 - 6.0), hall_l, hall_w, angle,
+                               rng.uniform(7.0, 13.0), "metal" if rng.random() < 0.6 else "flat"):
+                break
+            scale *= 0.8
+        _add_parking(rng, site, centre - across * (width / 2 - 12.0), angle, length * 0.6, 14.0)
+
+
+def _garden_trees(rng: np.random.Generator, site: SitePlan, centre: np.ndarray, along: np.ndarray,
+                  across: np.ndarray, length: float, width: float, mean_count: float) -> None:
+    conifer_share = rng.uniform(0.05, 0.3)
+    for _ in range(int(rng.poisson(mean_count))):
+        p = centre + along * rng.uniform(-0.45, 0.45) * length + across * rng.uniform(-0.45, 0.45) * width
+        _place_tree(rng, site, p, conifer_share, palette.TREE_COLOURS)
 
 
 def _add_parking(rng: np.random.Generator, site: SitePlan, centre: np.ndarray, angle: float, length: float,
@@ -869,7 +906,7 @@ def plan_vehicles(rng: np.random.Generator, site: SitePlan, taken: list[Item]) -
         if span is None:
             continue
         for lane in (-1, 1):
-            t = span[0] * length + rng.exponential(80.0 / busy)
+            t = span[0] * length + rng.exponential(150.0 / busy)
             while t < span[1] * length:
                 kind = str(rng.choice(["car", "truck", "bus"], p=[0.82, 0.15, 0.03]))
                 v_len, v_wid = {"car": (rng.uniform(4.2, 4.9), rng.uniform(1.75, 1.9)),
@@ -877,7 +914,7 @@ def plan_vehicles(rng: np.random.Generator, site: SitePlan, taken: list[Item]) -
                 p = a + direction * t + across * lane * road.width_m / 4
                 angle = math.atan2(direction[1], direction[0]) + (0.0 if lane > 0 else math.pi)
                 items.append(_vehicle(rng, kind, p, v_len, v_wid, angle))
-                t += v_len + rng.exponential(60.0 / busy) + 6.0
+                t += v_len + rng.exponential(150.0 / busy) + 6.0
     for slot in site.parking:
         if rng.random() < busy * 0.8:
             p = np.asarray(slot.centre_m)
@@ -897,8 +934,13 @@ def plan_vehicles(rng: np.random.Generator, site: SitePlan, taken: list[Item]) -
 def _vehicle(rng: np.random.Generator, kind: str, p: np.ndarray, length: float, width: float, angle: float,
              colour: tuple[float, float, float] | None = None) -> Item:
     height = {"car": 1.5, "truck": 4.0, "bus": 3.2, "reach_stacker": 4.5}[kind]
-    return Item(kind, (float(p[0]), float(p[1])), float(length), float(width), float(angle), height,
-                colour or palette.pick(rng, palette.VEHICLE_COLOURS), _seed(rng))
+    if colour is None:  # factory paints, no per-car variation: cars share a bank of sprites
+        weights = np.array([w for w, _ in palette.VEHICLE_COLOURS])
+        colour = palette.VEHICLE_COLOURS[int(rng.choice(len(weights), p=weights / weights.sum()))][1]
+    if kind == "car":
+        length, width = round(length * 5) / 5, round(width * 10) / 10
+    return Item(kind, (float(p[0]), float(p[1])), float(length), float(width), float(angle), height, colour,
+                _seed(rng))
 
 
 def _overlaps(a: Item, b: Item) -> bool:

@@ -68,7 +68,7 @@ def render_ground(site: SitePlan, look: Look, gsd_m: float, shape: tuple[int, in
     cover = np.full(shape, Material.GRASS, np.uint8)
     patches = smooth_field(rng, shape, 220.0 / gsd_m, octaves=6, persistence=0.6)
     cover[patches > 0.55] = Material.DRY_GRASS
-    cover[patches < -1.0] = Material.SOIL
+    cover[patches < -1.5] = Material.SOIL
     del patches
     for area in site.areas:
         cv2.fillPoly(cover, [_cv_points(np.array(area.polygon), gsd_m)], int(area.material), shift=_SHIFT)
@@ -97,8 +97,14 @@ def render_ground(site: SitePlan, look: Look, gsd_m: float, shape: tuple[int, in
     # one luminance factor carries every texture: 1 + grain * pixel noise + mottle * metre-scale noise + ...
     factor = cv2.LUT(cover, amps[:, 0])
     factor *= pixel_noise(rng, shape)
+    mottle = smooth_field(rng, shape, max(2.0, 4.0 / gsd_m), octaves=3)
+    shrubs = (mottle > 1.9) & ((cover == Material.GRASS) | (cover == Material.DRY_GRASS)
+                               | (cover == Material.WEEDS))  # scattered bushes in rough grass
+    cover[shrubs] = Material.SHRUB
+    del shrubs
     scratch = cv2.LUT(cover, amps[:, 1])
-    scratch *= smooth_field(rng, shape, max(2.0, 3.0 / gsd_m), octaves=2)
+    scratch *= mottle
+    del mottle
     factor += scratch
     factor += 1.0
     if site.tracks:
@@ -169,6 +175,7 @@ def _road_marks(site: SitePlan, gsd_m: float, shape: tuple[int, int]) -> np.ndar
 # --- objects ---------------------------------------------------------------------------------------------------------
 
 _TREE_CACHE_VARIANTS = 6
+_BANKED = ("car",)
 
 
 def draw_items(canvas: Canvas, items: list[Item], look: Look, gsd_m: float) -> list[Stamp | None]:
@@ -177,6 +184,7 @@ def draw_items(canvas: Canvas, items: list[Item], look: Look, gsd_m: float) -> l
     supersample = sprites.supersample_for(gsd_m)
     light = look.light
     tree_cache: dict[tuple, sprites.Sprite] = {}
+    sprite_bank: dict[tuple, sprites.Sprite] = {}
     order = sorted(range(len(items)), key=lambda index: (items[index].height_m, index))
     for index in order:
         item = items[index]
@@ -191,7 +199,13 @@ def draw_items(canvas: Canvas, items: list[Item], look: Look, gsd_m: float) -> l
                 canvas.stamp(sprite, centre_px, 0.0, height_m=item.height_m, base_m=base)
             continue
         _draw_walls(canvas, item, light, gsd_m)
-        sprite = _sprite(item, light, gsd_m, supersample, rng, look.season)
+        if item.kind in _BANKED:  # thousands of cars: a small bank of sprites, keyed by size and paint
+            key = (item.kind, round(item.length_m, 1), round(item.width_m, 1), item.colour, item.seed % 4)
+            if key not in sprite_bank:
+                sprite_bank[key] = _sprite(item, light, gsd_m, supersample, rng, look.season)
+            sprite = sprite_bank[key]
+        else:
+            sprite = _sprite(item, light, gsd_m, supersample, rng, look.season)
         owner = index if item.label is not None else NO_OWNER
         stamps[index] = canvas.stamp(sprite, centre_px, item.angle_rad, height_m=item.height_m,
                                      base_m=item.base_m, owner=owner)
@@ -200,6 +214,8 @@ def draw_items(canvas: Canvas, items: list[Item], look: Look, gsd_m: float) -> l
 
 def _sprite(item: Item, light: Light, gsd_m: float, supersample: int, rng: np.random.Generator,
             season: str) -> sprites.Sprite:
+    if item.kind == "building":
+        supersample = min(supersample, 2)
     frame = Frame(item.length_m, item.width_m, gsd_m, supersample)
     sun = light.sun_local(item.angle_rad)
     kind = item.kind

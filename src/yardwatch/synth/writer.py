@@ -63,7 +63,7 @@ def write_geotiff(path: Path, scene: SynthScene, *, overviews: bool = True) -> P
             if factors:
                 mem.build_overviews(factors, Resampling.average)
         with memfile.open() as src:
-            rasterio.shutil.copy(src, tmp, driver="COG", COMPRESS="DEFLATE", PREDICTOR="YES", BLOCKSIZE=512,
+            rasterio.shutil.copy(src, tmp, driver="COG", COMPRESS="DEFLATE", PREDICTOR="YES", LEVEL=3, BLOCKSIZE=512,
                                  OVERVIEWS="FORCE_USE_EXISTING" if factors else "NONE", BIGTIFF="IF_SAFER")
     os.replace(tmp, path)
     return path
