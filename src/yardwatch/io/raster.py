@@ -722,9 +722,17 @@ class _StripBuffer:
             self.data, self.valid = _read_region(self.src, self.bands, c0, r0, c1 - c0, end - r0)
             self.row0, self.row1, self.col0, self.col1 = r0, end, c0, c1
 
-    def cut(self, window: tuple[int, int, int, int]) -> tuple[np.ndarray, np.ndarray]:
-        """A copy of ``window`` (scene px; may reach outside the scene) from the buffer, padded with 0."""
-        return _paste(self.data, self.valid, self.col0, self.row0, window)
+    def cut(self, window: tuple[int, int, int, int]) -> tuple[np.ndarray, np.ndarray, bool]:
+        """``window`` (scene px; may reach outside the scene) from the buffer: ``(data, valid, is_view)``.
+
+        A window inside the buffer comes back as views (no copy: the caller copies what it keeps); one that
+        reaches past the scene as a zero-padded copy.
+        """
+        col, row, width, height = window
+        r, c = row - self.row0, col - self.col0
+        if r >= 0 and c >= 0 and r + height <= self.data.shape[1] and c + width <= self.data.shape[2]:
+            return self.data[:, r:r + height, c:c + width], self.valid[r:r + height, c:c + width], True
+        return (*_paste(self.data, self.valid, self.col0, self.row0, window), False)
 
 
 def _strips(windows: Sequence[Any]) -> Iterator[list[Any]]:
@@ -774,15 +782,21 @@ def iter_tiles(dataset: Any, windows: Iterable[Any], norm: Normalization, *,
         for window, box in zip(strip, boxes, strict=True):
             col, row, w, h = box
             inside = max(0, min(col + w, width) - max(col, 0)) * max(0, min(row + h, height) - max(row, 0))
+            is_view = False
             if inside:
-                data, valid = buffer.cut(box)
+                data, valid, is_view = buffer.cut(box)
             else:
                 data = np.zeros((len(bands), h, w), dtype=dataset.dtypes[bands[0] - 1])
                 valid = np.zeros((h, w), dtype=bool)
             if out_shape is not None and tuple(out_shape) != (h, w):
                 data, valid = resample_raw(data, valid, tuple(out_shape))
-            yield TileRead(window=window, rgb=to_uint8_rgb(data, valid, norm), valid=valid,
-                           raw=data if keep_raw else None, inside_frac=inside / float(w * h))
+                is_view = False
+            rgb = to_uint8_rgb(data, valid, norm)
+            if is_view:  # what is yielded must not pin the strip buffer in memory
+                valid = valid.copy()
+                data = data.copy() if keep_raw else data
+            yield TileRead(window=window, rgb=rgb, valid=valid, raw=data if keep_raw else None,
+                           inside_frac=inside / float(w * h))
 
 
 def iter_tile_arrays(dataset: Any, windows: Iterable[Any], norm: Normalization, *,
