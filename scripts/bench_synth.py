@@ -50,6 +50,85 @@ def _child(args: argparse.Namespace) -> None:
                       "baseline_rss_mb": baseline_mb, "objects": len(scene.objects)}))
 
 
+GALLERY = Path(__file__).resolve().parents[1] / "docs" / "images" / "synth_gallery.png"
+_LABEL_BGR = {"railcar": (0, 215, 255), "tarp": (255, 220, 0), "container": (255, 0, 230)}
+
+
+def _bgr(scene) -> "np.ndarray":
+    import numpy as np
+
+    return np.ascontiguousarray(np.moveaxis(scene.image[:3], 0, 2)[..., ::-1])
+
+
+def _crop_at(image, centre, size: tuple[int, int]):
+    rows, cols = image.shape[:2]
+    r0 = int(min(max(centre[1] - size[1] / 2, 0), rows - size[1]))
+    c0 = int(min(max(centre[0] - size[0] / 2, 0), cols - size[0]))
+    return image[r0:r0 + size[1], c0:c0 + size[0]].copy(), (c0, r0)
+
+
+def _centre_of(scene, class_name: str):
+    import numpy as np
+
+    points = [np.mean(o.corners_px, axis=0) for o in scene.objects if o.class_name == class_name]
+    if not points:
+        return np.array([scene.image.shape[2] / 2, scene.image.shape[1] / 2])
+    points = np.array(points)
+    # the densest spot: the object with the most others within 60 px
+    counts = [(np.linalg.norm(points - p, axis=1) < 60).sum() for p in points]
+    return points[int(np.argmax(counts))]
+
+
+def _caption(image, text: str) -> None:
+    import cv2
+
+    # a dark halo drawn with the same stroke (a thicker stroke would also widen the letter spacing)
+    for dx, dy in ((-1, -1), (-1, 1), (1, -1), (1, 1), (0, 2), (2, 0), (0, -2), (-2, 0)):
+        cv2.putText(image, text, (8 + dx, 22 + dy), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (0, 0, 0), 1, cv2.LINE_AA)
+    cv2.putText(image, text, (8, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (255, 255, 255), 1, cv2.LINE_AA)
+
+
+def write_gallery(path: Path = GALLERY, seed: int = 21) -> Path:
+    """A 1024 px wide picture of what the scenes look like: a 0.5 m crop with its labels drawn, and close-ups."""
+    import cv2
+    import numpy as np
+
+    from yardwatch.synth import generate_scene
+
+    summer = generate_scene(scene_size_px=2048, gsd_m=0.5, seed=seed, season="summer", clouds=False,
+                            nodata_edges=False)
+    image = _bgr(summer)
+    railcars, containers = _centre_of(summer, "railcar"), _centre_of(summer, "container")
+    # show the yard and the container pad together when they are close enough, else the yard
+    centre = (railcars + containers) / 2 if np.all(np.abs(railcars - containers) < (700, 450)) else railcars
+    clean, (c0, r0) = _crop_at(image, centre, (1024, 640))
+    outlined = clean.copy()
+    for obj in summer.objects:
+        points = np.round((np.asarray(obj.corners_px) - (c0, r0)) * 16).astype(np.int32)
+        cv2.polylines(outlined, [points], True, _LABEL_BGR[obj.class_name], 1, cv2.LINE_AA, shift=4)
+    top = clean.copy()
+    top[:, :512] = cv2.addWeighted(outlined[:, :512], 0.7, clean[:, :512], 0.3, 0.0)
+    _caption(top, "0.5 m, summer; left: labels (railcar yellow, tarp cyan, container magenta)")
+    tiles = []
+    for name, scene_image, where in (("railcars x2", image, _centre_of(summer, "railcar")),
+                                     ("containers x2", image, _centre_of(summer, "container"))):
+        crop, _ = _crop_at(scene_image, where, (128, 128))
+        tiles.append((name, cv2.resize(crop, (256, 256), interpolation=cv2.INTER_NEAREST)))
+    winter = generate_scene(scene_size_px=1024, gsd_m=0.5, seed=seed + 1, season="winter", nodata_edges=False)
+    crop, _ = _crop_at(_bgr(winter), _centre_of(winter, "railcar"), (256, 256))
+    tiles.append(("winter, 0.5 m", crop))
+    overview = cv2.resize(image, (256, 256), interpolation=cv2.INTER_AREA)
+    tiles.append(("whole scene, 1 km", overview))
+    row = []
+    for name, tile in tiles:
+        _caption(tile, name)
+        row.append(tile)
+    gallery = np.vstack([top, np.hstack(row)])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), gallery, [cv2.IMWRITE_PNG_COMPRESSION, 9])
+    return path
+
+
 def _measure(size: int, bands: int, dtype: str, seed: int, gsd: float) -> dict:
     env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1",
                GDAL_NUM_THREADS="1")
@@ -71,6 +150,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--configs", nargs="+", default=["uint8:3", "uint16:4"],
                         help="dtype:bands pairs to measure")
     parser.add_argument("--no-doc", action="store_true", help="print only; leave docs/benchmarks.md alone")
+    parser.add_argument("--gallery", action="store_true",
+                        help=f"only (re)draw the gallery image {GALLERY.relative_to(GALLERY.parents[2])}")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--dtype", default="uint8", help=argparse.SUPPRESS)
@@ -81,6 +162,9 @@ def main(argv: list[str] | None = None) -> int:
         if hasattr(os, "sched_setaffinity"):
             os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
         _child(args)
+        return 0
+    if args.gallery:
+        print(write_gallery())
         return 0
 
     from _benchdoc import machine_description, markdown_table, write_section

@@ -34,7 +34,6 @@ class Material(IntEnum):
     GARDEN = 12
     PAVING = 13
     WEEDS = 14
-    SHRUB = 15
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +67,6 @@ _SUMMER: dict[Material, Ground] = {
     Material.GARDEN: _g((78, 102, 52, 165), (104, 112, 64, 150), 0.12, 0.12),
     Material.PAVING: _g((158, 152, 144, 132), (132, 128, 122, 120), 0.06, 0.05),
     Material.WEEDS: _g((106, 112, 76, 135), (128, 122, 100, 110), 0.15, 0.10),
-    Material.SHRUB: _g((52, 72, 40, 170), (66, 84, 46, 160), 0.10, 0.10),
 }
 
 _AUTUMN: dict[Material, Ground] = {
@@ -99,7 +97,6 @@ _WINTER: dict[Material, Ground] = {
     Material.GARDEN: _g(_SNOW_A, _SNOW_B, 0.03, 0.05),
     Material.PAVING: _g((186, 186, 188, 165), (210, 212, 216, 190), 0.05, 0.06),
     Material.WEEDS: _g((214, 216, 220, 190), (150, 142, 124, 120), 0.12, 0.10),
-    Material.SHRUB: _g((150, 150, 146, 120), (196, 198, 202, 170), 0.12, 0.10),
 }
 
 GROUND_BY_SEASON: dict[str, dict[Material, Ground]] = {"summer": _SUMMER, "autumn": _AUTUMN, "winter": _WINTER}

@@ -397,44 +397,50 @@ def _plan_town(rng: np.random.Generator, site: SitePlan, centre: np.ndarray, axi
                                          street_w, math.atan2(run[1], run[0]))
                     if site.occupancy.is_free(inner):
                         _add_road(site, [p0 + o, p1 + o], street_w, Material.ASPHALT, bool(rng.random() < 0.5))
+            built = _fill_block(rng, site, c, angle, block_a - street_w, block_b - street_w, str(kind))
             material = {"houses": Material.GARDEN, "apartments": Material.PAVING, "industrial": Material.CONCRETE,
-                        "park": Material.GARDEN}[str(kind)]
+                        "park": Material.GARDEN}[str(kind) if built else "park"]
             site.areas.append(Area(tuple(tuple(p) for p in block), material))
-            _fill_block(rng, site, c, angle, block_a - street_w, block_b - street_w, str(kind))
 
 
 def _fill_block(rng: np.random.Generator, site: SitePlan, centre: np.ndarray, angle: float, length: float,
-                width: float, kind: str) -> None:
+                width: float, kind: str) -> bool:
+    """Put houses, apartment blocks or a hall with its car park on a block; False when nothing would fit."""
     along = np.array([math.cos(angle), math.sin(angle)])
     across = np.array([-math.sin(angle), math.cos(angle)])
+    built = False
     if kind == "houses":
         for side in (-1, 1):
             u = -length / 2 + rng.uniform(2.0, 6.0)
             while u < length / 2 - 8.0:
                 house_l, house_w = rng.uniform(8.0, 15.0), rng.uniform(7.0, 11.0)
-                v = side * (width / 2 - rng.uniform(4.0, 8.0) - house_w / 2)
+                v = side * (width / 2 - rng.uniform(5.0, 9.0) - house_w / 2)
                 p = centre + along * (u + house_l / 2) + across * v
-                _place_building(rng, site, p, house_l, house_w, angle + rng.normal(0, 0.03), rng.uniform(6.0, 9.0),
-                                "gable" if rng.random() < 0.8 else "flat", margin=1.0)
+                built |= _place_building(rng, site, p, house_l, house_w, angle + rng.normal(0, 0.03),
+                                         rng.uniform(6.0, 9.0), "gable" if rng.random() < 0.8 else "flat", margin=1.0)
                 u += house_l + rng.uniform(4.0, 12.0)
         _garden_trees(rng, site, centre, along, across, length, width, length * width / 700.0)
     elif kind == "park":
         _garden_trees(rng, site, centre, along, across, length, width, length * width / 300.0)
+        built = True
     elif kind == "apartments":
         for v in (-width / 4, width / 4):
-            _place_building(rng, site, centre + across * v, length * rng.uniform(0.5, 0.85), rng.uniform(11.0, 14.0),
-                            angle, rng.uniform(12.0, 21.0), "flat")
+            built |= _place_building(rng, site, centre + across * v, length * rng.uniform(0.5, 0.8),
+                                     rng.uniform(11.0, 14.0), angle, rng.uniform(12.0, 21.0), "flat")
         _add_parking(rng, site, centre, angle, length * 0.6, 12.0)
     elif kind == "industrial":
         scale = 1.0
         for _attempt in range(5):  # halls shrink until they fit beside the streets
-            hall_w = width * rng.uniform(0.4, 0.6) * scale
-            hall_l = length * rng.uniform(0.5, 0.85) * scale
-            if _place_building(rng, site, centre + across * (width / 2 - hall_w / 2 - 6.0), hall_l, hall_w, angle,
+            hall_w = width * rng.uniform(0.4, 0.55) * scale
+            hall_l = length * rng.uniform(0.5, 0.8) * scale
+            if _place_building(rng, site, centre + across * (width / 2 - hall_w / 2 - 9.0), hall_l, hall_w, angle,
                                rng.uniform(7.0, 13.0), "metal" if rng.random() < 0.6 else "flat"):
+                built = True
                 break
             scale *= 0.8
-        _add_parking(rng, site, centre - across * (width / 2 - 12.0), angle, length * 0.6, 14.0)
+        if built:
+            _add_parking(rng, site, centre - across * (width / 2 - 14.0), angle, length * 0.6, 14.0)
+    return built
 
 
 def _garden_trees(rng: np.random.Generator, site: SitePlan, centre: np.ndarray, along: np.ndarray,
@@ -442,7 +448,7 @@ def _garden_trees(rng: np.random.Generator, site: SitePlan, centre: np.ndarray, 
     conifer_share = rng.uniform(0.05, 0.3)
     for _ in range(int(rng.poisson(mean_count))):
         p = centre + along * rng.uniform(-0.45, 0.45) * length + across * rng.uniform(-0.45, 0.45) * width
-        _place_tree(rng, site, p, conifer_share, palette.TREE_COLOURS)
+        _place_tree(rng, site, p, conifer_share)
 
 
 def _add_parking(rng: np.random.Generator, site: SitePlan, centre: np.ndarray, angle: float, length: float,
@@ -489,14 +495,16 @@ def _plan_trees(rng: np.random.Generator, site: SitePlan) -> None:
     """Clumps of trees on free ground and rows along roads."""
     width, height = site.extent_m
     n_clumps = int(width * height / 30000.0 * rng.uniform(0.4, 1.4)) + 1
-    kinds = palette.TREE_COLOURS
     conifer_share = rng.uniform(0.05, 0.4)
     for _ in range(n_clumps):
         c = np.array([rng.uniform(0, width), rng.uniform(0, height)])
         spread = rng.uniform(4.0, 25.0)
         for _ in range(int(rng.integers(1, 24))):
             p = c + rng.normal(0, spread, 2)
-            _place_tree(rng, site, p, conifer_share, kinds)
+            _place_tree(rng, site, p, conifer_share)
+    for _ in range(int(width * height / 2500.0 * rng.uniform(0.3, 1.0))):  # lone bushes in rough grass
+        p = np.array([rng.uniform(0, width), rng.uniform(0, height)])
+        _place_tree(rng, site, p, 0.0, radius=float(rng.uniform(0.8, 2.0)))
     for road in site.roads:
         if not road.marked or rng.random() < 0.5:
             continue
@@ -508,19 +516,19 @@ def _plan_trees(rng: np.random.Generator, site: SitePlan) -> None:
             for sgn in (-1, 1):
                 p = a + direction * t + across * sgn * (road.width_m / 2 + rng.uniform(2.5, 4.5))
                 if 0 <= p[0] <= width and 0 <= p[1] <= height:
-                    _place_tree(rng, site, p, conifer_share, kinds)
+                    _place_tree(rng, site, p, conifer_share)
 
 
 def _place_tree(rng: np.random.Generator, site: SitePlan, p: np.ndarray, conifer_share: float,
-                kinds: dict) -> None:
-    radius = float(rng.uniform(1.6, 5.5))
+                radius: float | None = None) -> None:
+    radius = float(rng.uniform(1.6, 5.5)) if radius is None else radius
     box = rect_corners(tuple(p), radius * 2, radius * 2, 0.0)
     if not site.occupancy.is_free(box):
         return
     site.occupancy.mark(rect_corners(tuple(p), radius * 1.2, radius * 1.2, 0.0))
     conifer = bool(rng.random() < conifer_share)
     site.statics.append(Item("tree", (float(p[0]), float(p[1])), radius * 2, radius * 2, float(rng.uniform(0, math.pi)),
-                             float(rng.uniform(max(5.0, radius * 1.6), 6.0 + radius * 2.6)), (0.0, 0.0, 0.0),
+                             float(rng.uniform(max(1.2, radius * 1.6), 2.0 + radius * 3.0)), (0.0, 0.0, 0.0),
                              _seed(rng), style="conifer" if conifer else "deciduous"))
 
 

@@ -98,10 +98,6 @@ def render_ground(site: SitePlan, look: Look, gsd_m: float, shape: tuple[int, in
     factor = cv2.LUT(cover, amps[:, 0])
     factor *= pixel_noise(rng, shape)
     mottle = smooth_field(rng, shape, max(2.0, 4.0 / gsd_m), octaves=3)
-    shrubs = (mottle > 1.9) & ((cover == Material.GRASS) | (cover == Material.DRY_GRASS)
-                               | (cover == Material.WEEDS))  # scattered bushes in rough grass
-    cover[shrubs] = Material.SHRUB
-    del shrubs
     scratch = cv2.LUT(cover, amps[:, 1])
     scratch *= mottle
     del mottle
@@ -120,9 +116,11 @@ def render_ground(site: SitePlan, look: Look, gsd_m: float, shape: tuple[int, in
     # colour = a + (b - a) * mix through one 8-bit look-up of (material, 16 mix levels) per band
     levels = 16
     ramp = np.linspace(0.0, 1.0, levels, dtype=np.float32)
-    np.clip(mix, -2.0, 1.999, out=mix)
+    # mix in [-2, 2] -> level 0..15; convertScaleAbs rounds, so stay below 15.5 or the level spills into the
+    # material bits
+    np.clip(mix, -2.0, 2.0 * (levels - 1.0) / levels, out=mix)
     mix += 2.0
-    index = cv2.convertScaleAbs(mix, alpha=levels / 4.0)
+    index = cv2.convertScaleAbs(mix, alpha=(levels - 1) / 4.0)
     del mix
     index |= cover << 4
     del cover
