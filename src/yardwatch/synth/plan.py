@@ -502,7 +502,7 @@ def _plan_trees(rng: np.random.Generator, site: SitePlan) -> None:
         for _ in range(int(rng.integers(1, 24))):
             p = c + rng.normal(0, spread, 2)
             _place_tree(rng, site, p, conifer_share)
-    for _ in range(int(width * height / 2500.0 * rng.uniform(0.3, 1.0))):  # lone bushes in rough grass
+    for _ in range(int(width * height / 5000.0 * rng.uniform(0.3, 1.0))):  # lone bushes in rough grass
         p = np.array([rng.uniform(0, width), rng.uniform(0, height)])
         _place_tree(rng, site, p, 0.0, radius=float(rng.uniform(0.8, 2.0)))
     for road in site.roads:

@@ -276,7 +276,7 @@ def _draw_walls(canvas: Canvas, item: Item, light: Light, gsd_m: float) -> None:
     """
     lean_x, lean_y = light.lean_xy_m
     lean_norm = math.hypot(lean_x, lean_y)
-    if item.kind in ("beam", "heap") or (item.height_m - item.base_m) * lean_norm / gsd_m < 0.35:
+    if item.kind in ("beam", "heap") or (item.height_m - item.base_m) * lean_norm / gsd_m < 0.5:
         return
     corners = item.corners()
     c, s = math.cos(item.angle_rad), math.sin(item.angle_rad)

@@ -423,11 +423,14 @@ def tree(frame: Frame, colour: tuple[float, float, float], sun: tuple[float, flo
     edge = 1.0 + 0.18 * lumps
     inside = r <= edge
     dome = np.sqrt(np.clip(1 - (r / np.maximum(edge, 0.5)) ** 2, 0, 1)) * radius * 0.8 + 0.3 * lumps
+    if bare:  # a see-through tangle of branches: no crown shading, darker towards the trunk
+        twigs = _grain(rng, shape, 0.35) * (0.8 + 0.25 * np.clip(r, 0, 1))
+        rgb = _paint(colour, twigs.astype(np.float32))
+        alpha = frame.down((inside * np.clip(1.1 - 0.6 * r, 0, 1)).astype(np.float32)) * 0.6
+        return _finish(frame, rgb, alpha=alpha, height=dome.astype(np.float32))
     shade = _heightfield_shade(dome.astype(np.float32), frame.gsd_m / frame.ss, sun, ambient=0.3)
     rgb = _paint(colour, shade * _grain(rng, shape, 0.12))
     alpha = frame.down(inside.astype(np.float32))
-    if bare:
-        alpha *= 0.55
     return _finish(frame, rgb, alpha=alpha, height=dome.astype(np.float32), vegetation=0.0 if bare else 0.9)
 
 
