@@ -208,10 +208,10 @@ def test_every_ground_pixel_gets_a_material_colour(season: str) -> None:
     """The land-cover look-up never falls outside the palette (an unpainted pixel would be black)."""
     from yardwatch.synth import render
     from yardwatch.synth.plan import plan_site
-    from yardwatch.synth.scene import _look
+    from yardwatch.synth.scene import draw_look
 
     site = plan_site(np.random.default_rng([6, 0]), (256.0, 256.0))
-    look = _look(np.random.default_rng(1), season, (512, 512), clouds=False, nodata_edges=False, exact=False)
+    look = draw_look(np.random.default_rng(1), season, (512, 512), clouds=False, nodata_edges=False, exact=False)
     ground = render.render_ground(site, look, 0.5, (512, 512), 4, np.random.default_rng(2))
     assert ground.shape == (4, 512, 512)
     assert float(ground[:3].mean(axis=0).min()) > 0.05

@@ -26,7 +26,7 @@ from yardwatch.synth.sprites import Frame, Light
 
 _SHIFT = 4  # fixed-point bits for sub-pixel cv2 drawing
 _VEIL_COLOUR = (0.86, 0.88, 0.92, 0.80)
-_SKY_LIGHT = (0.32, 0.35, 0.45, 0.30)  # share of light left in shadow, per band (skylight is blue)
+SKY_LIGHT = (0.32, 0.35, 0.45, 0.30)  # share of light left in shadow, per band (skylight is blue)
 
 
 @dataclass(frozen=True, slots=True)
@@ -299,6 +299,11 @@ def _draw_walls(canvas: Canvas, item: Item, light: Light, gsd_m: float) -> None:
         r, g, b = (v * lit * 0.9 for v in colour)
         wall = np.array([r, g, b, 0.55 * (r + g + b) / 3 + 0.12], np.float32)
         canvas.fill_polygon(hull / gsd_m, wall, height_m=(z0 + z1) / 2)
+
+
+def cast_shadows(canvas: Canvas, look: Look, gsd_m: float) -> None:
+    """Darken everything the sun does not reach (one shadow pass for the whole scene)."""
+    canvas.apply_shadow(canvas.shadow_mask(look.light, gsd_m), SKY_LIGHT)
 
 
 # --- atmosphere and sensor ----------------------------------------------------------------------------------------

@@ -129,8 +129,12 @@ def season_of(day: date) -> str:
     return "summer"
 
 
-def _look(rng: np.random.Generator, season: str, shape: tuple[int, int], *, clouds: bool, nodata_edges: bool,
-          exact: bool) -> render.Look:
+def draw_look(rng: np.random.Generator, season: str, shape: tuple[int, int], *, clouds: bool, nodata_edges: bool,
+              exact: bool) -> render.Look:
+    """Draw the light, atmosphere, sensor and nodata edge of one acquisition.
+
+    ``exact`` (a schedule or a layout promised every object visible) keeps clouds thin.
+    """
     elevation = {"summer": (50.0, 68.0), "autumn": (28.0, 45.0), "winter": (20.0, 30.0)}[season]
     elevation_deg = float(rng.uniform(*elevation))
     azimuth_deg = float(rng.uniform(125.0, 175.0))  # a morning pass, sun in the south-east
@@ -247,7 +251,8 @@ def _scene_ids(site: str, acquired: date) -> str:
     return f"{site}_{acquired:%Y%m%d}"
 
 
-def _check_args(gsd_m: float, dtype: str, bands: int, season: str) -> None:
+def check_scene_args(gsd_m: float, dtype: str, bands: int, season: str) -> None:
+    """Raise :class:`ConfigError` naming the first of these arguments that is out of range."""
     if not (isinstance(gsd_m, (int, float)) and GSD_RANGE_M[0] <= gsd_m <= GSD_RANGE_M[1]):
         raise ConfigError(f"gsd_m={gsd_m!r} is outside {GSD_RANGE_M[0]}-{GSD_RANGE_M[1]} m; pick a GSD in that range")
     if dtype not in DTYPES:
@@ -297,7 +302,7 @@ def generate_scene(*, scene_size_px: int | tuple[int, int] = 1024, gsd_m: float 
         ConfigError: a parameter is out of range or the objects asked for do not fit.
         InputError, LabelError: the layout file cannot be used.
     """
-    _check_args(gsd_m, dtype, bands, season)
+    check_scene_args(gsd_m, dtype, bands, season)
     seed_sequence = [int(seed)]
     content_rng = np.random.default_rng(seed_sequence + [1])
     look_rng = np.random.default_rng(seed_sequence + [2])
@@ -339,7 +344,7 @@ def generate_scene(*, scene_size_px: int | tuple[int, int] = 1024, gsd_m: float 
         items = _plan_content(content_rng, site_plan, extent, counts if exact else None)
     season_name = season_of(acquired) if season == "random" else season
     shape = (rows, cols)
-    look = _look(look_rng, season_name, shape, clouds=clouds, nodata_edges=nodata_edges, exact=exact)
+    look = draw_look(look_rng, season_name, shape, clouds=clouds, nodata_edges=nodata_edges, exact=exact)
     if exact and look.nodata_cuts:
         region = _valid_region(look.nodata_cuts, shape)
         if any(not region.contains(Polygon(i.corners() / gsd_m)) for i in items if i.label is not None):
@@ -386,9 +391,7 @@ def _draw(site: SitePlan, items: list[Item], look: render.Look, gsd_m: float, sh
           ) -> tuple[np.ndarray, list[SynthObject], tuple[ObjectMask, ...] | None]:
     canvas = Canvas(render.render_ground(site, look, gsd_m, shape, bands, rng))
     stamps = render.draw_items(canvas, items, look, gsd_m)
-    shadow = canvas.shadow_mask(look.light, gsd_m)
-    canvas.apply_shadow(shadow, render._SKY_LIGHT)
-    del shadow
+    render.cast_shadows(canvas, look, gsd_m)
     cloud, cloud_shadow = render.cloud_opacity(look, shape, gsd_m, rng)
     region = _valid_region(look.nodata_cuts, shape)
     nodata = _nodata_mask(region, shape) if look.nodata_cuts else None

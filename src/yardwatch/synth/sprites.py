@@ -72,8 +72,10 @@ class Frame:
         supersample = min(supersample, max(1, int(math.sqrt(_MAX_SUPERSAMPLED_PX / (self.rows * self.cols)))))
         self.ss = supersample
         step = gsd_m / supersample
-        self.u = (((np.arange(self.cols * supersample, dtype=np.float32) + 0.5) * step) - self.cols * gsd_m / 2)[None]
-        self.v = (((np.arange(self.rows * supersample, dtype=np.float32) + 0.5) * step) - self.rows * gsd_m / 2)[:, None]
+        cols_ss = np.arange(self.cols * supersample, dtype=np.float32)
+        rows_ss = np.arange(self.rows * supersample, dtype=np.float32)
+        self.u = ((cols_ss + 0.5) * step - self.cols * gsd_m / 2)[None]
+        self.v = ((rows_ss + 0.5) * step - self.rows * gsd_m / 2)[:, None]
 
     @property
     def shape_ss(self) -> tuple[int, int]:

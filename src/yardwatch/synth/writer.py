@@ -28,7 +28,7 @@ from rasterio.io import MemoryFile
 from yardwatch.errors import ConfigError, OutputError
 from yardwatch.synth.georef import default_origin, resolve_crs
 from yardwatch.synth.plan import Counts
-from yardwatch.synth.scene import SynthScene, _check_args, generate_scene
+from yardwatch.synth.scene import SynthScene, check_scene_args, generate_scene
 from yardwatch.synth.series import series_schedule
 
 log = logging.getLogger(__name__)
@@ -63,7 +63,7 @@ def write_geotiff(path: Path, scene: SynthScene, *, overviews: bool = True) -> P
             if factors:
                 mem.build_overviews(factors, Resampling.average)
         with memfile.open() as src:
-            rasterio.shutil.copy(src, tmp, driver="COG", COMPRESS="DEFLATE", PREDICTOR="YES", LEVEL=3, BLOCKSIZE=512,
+            rasterio.shutil.copy(src, tmp, driver="COG", COMPRESS="DEFLATE", PREDICTOR="YES", LEVEL=1, BLOCKSIZE=512,
                                  OVERVIEWS="FORCE_USE_EXISTING" if factors else "NONE", BIGTIFF="IF_SAFER")
     os.replace(tmp, path)
     return path
@@ -143,7 +143,7 @@ def write_scenes(out_dir: str | Path, *, n_scenes: int = 4, scene_size_px: int |
     """
     gsd_values = _gsd_choices(gsd_m)
     for value in gsd_values:
-        _check_args(value, dtype, bands, season)
+        check_scene_args(value, dtype, bands, season)
     for key, value in (("n_scenes", n_scenes), ("dates", dates), ("interval_days", interval_days)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ConfigError(f"{key}={value!r} must be a whole number >= 1")
