@@ -686,19 +686,53 @@ class TileRead:
 
 
 class _StripBuffer:
-    """Rows of the scene read once, block-aligned, and kept while the next windows need them."""
+    """Rows of the scene read once, block-aligned, and kept while the next windows need them.
+
+    The rows live in one array that is allocated once (and grown only if a wider or taller strip comes): rows
+    shared with the next strip are moved to its top and only the new rows are read below them. Reusing the
+    array rather than concatenating keeps the peak memory at one strip, whatever the scene size.
+    """
 
     def __init__(self, src: Any, bands: tuple[int, ...]) -> None:
         self.src, self.bands = src, bands
         self.block_rows, self.block_cols = src.block_shapes[bands[0] - 1]
         self.row0 = self.row1 = 0
         self.col0 = self.col1 = 0
-        self.data: np.ndarray | None = None
-        self.valid: np.ndarray | None = None
+        self._store: np.ndarray | None = None  # (bands, rows, cols) capacity
+        self._store_valid: np.ndarray | None = None
+
+    @property
+    def data(self) -> np.ndarray:
+        return self._store[:, :self.row1 - self.row0, :self.col1 - self.col0]
+
+    @property
+    def valid(self) -> np.ndarray:
+        return self._store_valid[:self.row1 - self.row0, :self.col1 - self.col0]
 
     def _align_cols(self, c0: int, c1: int) -> tuple[int, int]:
         cols = self.block_cols if self.block_cols < self.src.width else self.src.width
         return c0 // cols * cols, min(self.src.width, -(-c1 // cols) * cols)
+
+    def _reserve(self, rows: int, cols: int, keep_rows: int) -> None:
+        """Make the store at least ``rows`` x ``cols``, keeping its first ``keep_rows`` rows."""
+        store = self._store
+        if store is not None and store.shape[1] >= rows and store.shape[2] >= cols:
+            return
+        shape = (len(self.bands), max(rows, 0 if store is None else store.shape[1]),
+                 max(cols, 0 if store is None else store.shape[2]))
+        if not keep_rows:  # nothing to carry over: let the old store go before making the new one
+            store = self._store = self._store_valid = None
+        new_store = np.zeros(shape, dtype=self.src.dtypes[self.bands[0] - 1])
+        new_valid = np.zeros(shape[1:], dtype=bool)
+        if store is not None and keep_rows:
+            new_store[:, :keep_rows, :store.shape[2]] = store[:, :keep_rows]
+            new_valid[:keep_rows, :store.shape[2]] = self._store_valid[:keep_rows]
+        self._store, self._store_valid = new_store, new_valid
+
+    def _read_into(self, at_row: int, c0: int, start: int, stop: int) -> None:
+        data, valid = _read_region(self.src, self.bands, c0, start, self.col1 - c0, stop - start)
+        self._store[:, at_row:at_row + data.shape[1], :data.shape[2]] = data
+        self._store_valid[at_row:at_row + data.shape[1], :data.shape[2]] = valid
 
     def cover(self, r0: int, r1: int, c0: int, c1: int) -> None:
         """Make the buffer hold scene rows [r0, r1) and columns [c0, c1) (all inside the scene)."""
@@ -706,21 +740,22 @@ class _StripBuffer:
         # Read to the end of the block row: the next strip starts inside it, and a block cut in two would be
         # decoded twice.
         end = min(self.src.height, -(-r1 // self.block_rows) * self.block_rows)
-        reusable = (self.data is not None and (c0, c1) == (self.col0, self.col1) and self.row0 <= r0 < self.row1)
+        reusable = (self._store is not None and (c0, c1) == (self.col0, self.col1) and self.row0 <= r0 < self.row1)
         if reusable:
-            keep = slice(r0 - self.row0, None)
+            kept = self.row1 - r0
+            offset = r0 - self.row0
+            if offset:
+                self._store[:, :kept] = self._store[:, offset:offset + kept]
+                self._store_valid[:kept] = self._store_valid[offset:offset + kept]
+            self._reserve(end - r0, c1 - c0, kept)
             start = self.row1
-            data, valid = self.data[:, keep], self.valid[keep]
+            self.row0, self.row1 = r0, max(self.row1, end)
             if end > start:
-                new_data, new_valid = _read_region(self.src, self.bands, c0, start, c1 - c0, end - start)
-                data = np.concatenate([data, new_data], axis=1)
-                valid = np.concatenate([valid, new_valid], axis=0)
-            self.data, self.valid, self.row0 = data, valid, r0
-            self.row1 = max(self.row1, end)
+                self._read_into(kept, c0, start, end)
         else:
-            self.data = self.valid = None  # let the old strip go before reading the new one
-            self.data, self.valid = _read_region(self.src, self.bands, c0, r0, c1 - c0, end - r0)
+            self._reserve(end - r0, c1 - c0, 0)
             self.row0, self.row1, self.col0, self.col1 = r0, end, c0, c1
+            self._read_into(0, c0, r0, end)
 
     def cut(self, window: tuple[int, int, int, int]) -> tuple[np.ndarray, np.ndarray, bool]:
         """``window`` (scene px; may reach outside the scene) from the buffer: ``(data, valid, is_view)``.
@@ -773,6 +808,7 @@ def iter_tiles(dataset: Any, windows: Iterable[Any], norm: Normalization, *,
     width, height = dataset.width, dataset.height
     buffer = _StripBuffer(dataset, bands)
     for strip in _strips(list(windows)):
+        data = valid = None  # drop the last tile's views of the previous strip before reading the next one
         boxes = [_int_window(w) for w in strip]
         r0, r1 = max(0, boxes[0][1]), min(height, boxes[0][1] + boxes[0][3])
         c0 = max(0, min(b[0] for b in boxes))
