@@ -686,9 +686,7 @@ def tile_scenes(scenes: str | os.PathLike[str] | Sequence[SceneRef], out_dir: st
         if not rows:
             raise ConfigError("no tile was written: every tile was empty and dropped, or mostly nodata; raise "
                               "negative_ratio or max_nodata_frac, or check the labels")
-        for split in used:
-            if not n_tiles[split]:
-                log.warning("split %s has no tile", split)
+        _warn_on_skewed_split(n_tiles, options.split, split_by)
         tiles_csv = tmp / "tiles.csv"
         with tiles_csv.open("w", newline="") as fh:
             writer = csv.writer(fh)
@@ -705,6 +703,19 @@ def tile_scenes(scenes: str | os.PathLike[str] | Sequence[SceneRef], out_dir: st
                          split_by=split_by, n_tiles=n_tiles, n_objects=n_objects, n_skipped_nodata=skipped,
                          n_negatives_dropped=dropped, n_labels=n_labels, n_labels_outside=n_outside,
                          n_objects_unlabeled=n_unlabeled, gsd_m=gsd_m)
+
+
+def _warn_on_skewed_split(n_tiles: Mapping[str, int], ratios: SplitRatios, split_by: str) -> None:
+    """Say so when the tiles' shares are far from the asked ones (few scenes or blocks to share out)."""
+    total = sum(n_tiles.values()) or 1
+    shares = {name: n_tiles[name] / total for name in SPLITS}
+    if all(abs(shares[name] - getattr(ratios, name)) <= 0.1 for name in SPLITS):
+        return
+    got = ", ".join(f"{name} {shares[name]:.0%}" for name in SPLITS)
+    asked = "/".join(f"{getattr(ratios, name):.0%}" for name in SPLITS)
+    fix = "add scenes" if split_by == "scene" else "lower split_block_tiles or add scenes"
+    log.warning("the split came out as %s of the tiles (asked %s): too few %ss to share; %s", got, asked,
+                "scene" if split_by == "scene" else "block", fix)
 
 
 def _bounds_text(path: Path, source: _LabelSource) -> str:
