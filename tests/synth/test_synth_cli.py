@@ -55,6 +55,16 @@ def test_series_with_layout_is_refused(tmp_path: Path, capsys: pytest.CaptureFix
     assert not (tmp_path / "out").exists()
 
 
+def test_series_that_cannot_hold_its_railcars_fails_before_drawing(tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "out"
+    status = main(["synth", f"out_dir={out}", "series=true", "dates=3", "scene_size_px=200", "spike_railcars=300"])
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert status == 2 and len(lines) == 1 and "railcars do not fit" in lines[0] and "scene of 2023-" in lines[0]
+    assert not out.exists()
+
+
 def test_good_run_prints_the_catalog_path(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     out = tmp_path / "synth"
     status = main(["synth", f"out_dir={out}", "n_scenes=2", "scene_size_px=[200,160]", "gsd_m=[0.5,0.8]",

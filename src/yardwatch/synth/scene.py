@@ -303,45 +303,13 @@ def generate_scene(*, scene_size_px: int | tuple[int, int] = 1024, gsd_m: float 
         InputError, LabelError: the layout file cannot be used.
     """
     check_scene_args(gsd_m, dtype, bands, season)
-    seed_sequence = [int(seed)]
-    content_rng = np.random.default_rng(seed_sequence + [1])
-    look_rng = np.random.default_rng(seed_sequence + [2])
-    render_rng = np.random.default_rng(seed_sequence + [3])
-    if acquired is None:
-        acquired = date.fromordinal(date(2023, 1, 1).toordinal() + int(content_rng.integers(0, 365)))
-    site_rng = np.random.default_rng([int(seed if site_seed is None else site_seed), 0])
-    items: list[Item]
-    if layout is not None:
-        footprints, scene_crs = read_layout(layout, crs)
-        corners = np.array([fp.centre_xy for fp in footprints])
-        reach = max(max(fp.length_m, fp.width_m) for fp in footprints)
-        lo, hi = corners.min(axis=0) - reach, corners.max(axis=0) + reach
-        margin = max(40.0, 0.06 * float(max(hi - lo)))
-        x0 = math.floor((lo[0] - margin) / gsd_m) * gsd_m
-        y0 = math.ceil((hi[1] + margin) / gsd_m) * gsd_m
-        cols = int(math.ceil((hi[0] + margin - x0) / gsd_m))
-        rows = int(math.ceil((y0 - (lo[1] - margin)) / gsd_m))
-        origin = (x0, y0)
-        items, tracks = _layout_items(footprints, origin, content_rng)
-        extent = (cols * gsd_m, rows * gsd_m)
-        _check_size(cols, rows)
-        site_plan = plan_site(site_rng, extent, fixed_tracks=tracks, reserved=[i.corners() for i in items])
-        items = site_plan.statics + items + plan_vehicles(content_rng, site_plan, items)
-        exact = True
-    else:
-        scene_crs = resolve_crs(crs)
-        if site_extent_m is not None:
-            extent = (float(site_extent_m[0]), float(site_extent_m[1]))
-            cols, rows = int(math.ceil(extent[0] / gsd_m - 1e-6)), int(math.ceil(extent[1] / gsd_m - 1e-6))
-        else:
-            cols, rows = ((scene_size_px, scene_size_px) if isinstance(scene_size_px, int)
-                          else (int(scene_size_px[0]), int(scene_size_px[1])))
-            extent = (cols * gsd_m, rows * gsd_m)
-        _check_size(cols, rows)
-        origin = origin_xy if origin_xy is not None else default_origin(scene_crs)
-        site_plan = plan_site(site_rng, extent)
-        exact = counts is not None and any(v is not None for v in (counts.railcars, counts.tarps, counts.containers))
-        items = _plan_content(content_rng, site_plan, extent, counts if exact else None)
+    acquired = acquired or date.fromordinal(date(2023, 1, 1).toordinal() + int(
+        np.random.default_rng([int(seed), 4]).integers(0, 365)))
+    plan = plan_scene(scene_size_px=scene_size_px, gsd_m=gsd_m, seed=seed, crs=crs, origin_xy=origin_xy,
+                      site_seed=site_seed, site_extent_m=site_extent_m, counts=counts, layout=layout)
+    site_plan, items, exact, (cols, rows), origin, scene_crs = plan
+    look_rng = np.random.default_rng([int(seed), 2])
+    render_rng = np.random.default_rng([int(seed), 3])
     season_name = season_of(acquired) if season == "random" else season
     shape = (rows, cols)
     look = draw_look(look_rng, season_name, shape, clouds=clouds, nodata_edges=nodata_edges, exact=exact)
@@ -356,6 +324,55 @@ def generate_scene(*, scene_size_px: int | tuple[int, int] = 1024, gsd_m: float 
     return SynthScene(scene_id or _scene_ids(site, acquired), site, acquired, image, transform,
                       crs_name(scene_crs), float(gsd_m), season_name, azimuth,
                       math.degrees(look.light.elevation_rad), tuple(objects), masks)
+
+
+def plan_scene(*, scene_size_px: int | tuple[int, int] = 1024, gsd_m: float = 0.5, seed: int = 0,
+               crs: str | int | None = None, origin_xy: tuple[float, float] | None = None,
+               site_seed: int | None = None, site_extent_m: tuple[float, float] | None = None,
+               counts: Counts | None = None, layout: str | Path | None = None):
+    """Everything :func:`generate_scene` decides before drawing (same arguments, same seeds, same result).
+
+    Cheap next to drawing, so callers can check that a whole run fits before writing anything.
+
+    Returns:
+        (site plan, items, exact, (cols, rows), origin (x, y) in the CRS, pyproj CRS).
+
+    Raises:
+        ConfigError, InputError, LabelError: as :func:`generate_scene`.
+    """
+    content_rng = np.random.default_rng([int(seed), 1])
+    site_rng = np.random.default_rng([int(seed if site_seed is None else site_seed), 0])
+    if layout is not None:
+        footprints, scene_crs = read_layout(layout, crs)
+        corners = np.array([fp.centre_xy for fp in footprints])
+        reach = max(max(fp.length_m, fp.width_m) for fp in footprints)
+        lo, hi = corners.min(axis=0) - reach, corners.max(axis=0) + reach
+        margin = max(40.0, 0.06 * float(max(hi - lo)))
+        x0 = math.floor((lo[0] - margin) / gsd_m) * gsd_m
+        y0 = math.ceil((hi[1] + margin) / gsd_m) * gsd_m
+        cols = int(math.ceil((hi[0] + margin - x0) / gsd_m))
+        rows = int(math.ceil((y0 - (lo[1] - margin)) / gsd_m))
+        _check_size(cols, rows)
+        origin = (x0, y0)
+        items, tracks = _layout_items(footprints, origin, content_rng)
+        site_plan = plan_site(site_rng, (cols * gsd_m, rows * gsd_m), fixed_tracks=tracks,
+                              reserved=[i.corners() for i in items])
+        items = site_plan.statics + items + plan_vehicles(content_rng, site_plan, items)
+        return site_plan, items, True, (cols, rows), origin, scene_crs
+    scene_crs = resolve_crs(crs)
+    if site_extent_m is not None:
+        extent = (float(site_extent_m[0]), float(site_extent_m[1]))
+        cols, rows = int(math.ceil(extent[0] / gsd_m - 1e-6)), int(math.ceil(extent[1] / gsd_m - 1e-6))
+    else:
+        cols, rows = ((scene_size_px, scene_size_px) if isinstance(scene_size_px, int)
+                      else (int(scene_size_px[0]), int(scene_size_px[1])))
+        extent = (cols * gsd_m, rows * gsd_m)
+    _check_size(cols, rows)
+    origin = origin_xy if origin_xy is not None else default_origin(scene_crs)
+    site_plan = plan_site(site_rng, extent)
+    exact = counts is not None and any(v is not None for v in (counts.railcars, counts.tarps, counts.containers))
+    items = _plan_content(content_rng, site_plan, extent, counts if exact else None)
+    return site_plan, items, exact, (cols, rows), origin, scene_crs
 
 
 def _check_size(cols: int, rows: int) -> None:

@@ -28,7 +28,7 @@ from rasterio.io import MemoryFile
 from yardwatch.errors import ConfigError, OutputError
 from yardwatch.synth.georef import default_origin, resolve_crs
 from yardwatch.synth.plan import Counts
-from yardwatch.synth.scene import SynthScene, check_scene_args, generate_scene
+from yardwatch.synth.scene import SynthScene, check_scene_args, generate_scene, plan_scene
 from yardwatch.synth.series import series_schedule
 
 log = logging.getLogger(__name__)
@@ -157,6 +157,32 @@ def write_scenes(out_dir: str | Path, *, n_scenes: int = 4, scene_size_px: int |
                                spike_tarps=spike_tarps, baseline_max_containers=baseline_max_containers,
                                spike_containers=spike_containers, spike_date_index=spike_date_index) \
         if series else None
+    rng = np.random.default_rng([int(seed), 11])
+    cols, rows = (scene_size_px, scene_size_px) if isinstance(scene_size_px, int) else scene_size_px
+    jobs: list[dict] = []
+    for k in range(dates if series else n_scenes):
+        gsd = float(gsd_values[int(rng.integers(0, len(gsd_values)))])
+        job: dict = dict(gsd_m=gsd, seed=int(seed) * 100_003 + k + 1, crs=crs)
+        if schedule is not None:
+            job.update(acquired=first_date + timedelta(days=k * interval_days), site=site or "yard-000",
+                       origin_xy=default_origin(scene_crs), site_seed=int(seed),
+                       site_extent_m=(cols * gsd_values[0], rows * gsd_values[0]),
+                       counts=Counts(schedule.railcars[k], schedule.tarps[k], schedule.containers[k]))
+        elif layout is not None:  # one place seen on several dates, its objects where the layout puts them
+            job.update(acquired=first_date + timedelta(days=k * interval_days), site=site or Path(layout).stem,
+                       site_seed=int(seed), layout=layout)
+        else:  # each scene its own site, laid out ten to a row a few km apart
+            x0, y0 = default_origin(scene_crs)
+            spacing = math.ceil(cols * max(gsd_values) / 1000.0 + 2) * 1000.0
+            job.update(scene_size_px=(cols, rows), acquired=first_date + timedelta(days=int(rng.integers(0, 365))),
+                       site=f"{site or 'yard'}-{k:03d}", origin_xy=(x0 + (k % 10) * spacing, y0 - (k // 10) * spacing))
+        jobs.append(job)
+    if schedule is not None or layout is not None:  # fail on a date that cannot hold its objects before any pixel
+        for job in jobs:
+            try:
+                plan_scene(**{key: value for key, value in job.items() if key not in ("acquired", "site")})
+            except ConfigError as err:
+                raise ConfigError(f"scene of {job['acquired']:%Y-%m-%d}: {err}") from err
     out_dir = Path(out_dir)
     created = not out_dir.exists()
     try:
@@ -165,49 +191,18 @@ def write_scenes(out_dir: str | Path, *, n_scenes: int = 4, scene_size_px: int |
     except OSError as err:
         raise OutputError(f"out_dir={out_dir}: cannot be written ({err.strerror}); choose a writable out_dir") \
             from err
-    rng = np.random.default_rng([int(seed), 11])
-    cols, rows = (scene_size_px, scene_size_px) if isinstance(scene_size_px, int) else scene_size_px
-    count = dates if series else n_scenes
     rows_out: list[dict[str, str]] = []
     try:
         (staging / "scenes").mkdir()
         (staging / "labels").mkdir()
-        iterator = range(count)
+        progress_jobs = jobs
         if progress:
             from tqdm import tqdm
 
-            iterator = tqdm(iterator, desc="synth", unit="scene")
-        for k in iterator:
-            gsd = float(gsd_values[int(rng.integers(0, len(gsd_values)))])
-            scene_seed = int(seed) * 100_003 + k + 1
-            if schedule is not None:
-                site_id = site or "yard-000"
-                acquired = first_date + timedelta(days=k * interval_days)
-                origin = default_origin(scene_crs) if scene_crs is not None else None
-                scene = generate_scene(
-                    gsd_m=gsd, seed=scene_seed, crs=crs, dtype=dtype, bands=bands, season=season,
-                    acquired=acquired, site=site_id, origin_xy=origin, site_seed=int(seed),
-                    site_extent_m=(cols * gsd_values[0], rows * gsd_values[0]),
-                    counts=Counts(schedule.railcars[k], schedule.tarps[k], schedule.containers[k]),
-                    clouds=clouds, nodata_edges=nodata_edges)
-            elif layout is not None:  # one place seen on several dates, its objects where the layout puts them
-                site_id = site or Path(layout).stem
-                acquired = first_date + timedelta(days=k * interval_days)
-                scene = generate_scene(gsd_m=gsd, seed=scene_seed, crs=crs, dtype=dtype, bands=bands, season=season,
-                                       acquired=acquired, site=site_id, site_seed=int(seed), layout=layout,
-                                       clouds=clouds, nodata_edges=nodata_edges)
-            else:
-                site_id = f"{site or 'yard'}-{k:03d}"
-                acquired = first_date + timedelta(days=int(rng.integers(0, 365)))
-                origin = None
-                if scene_crs is not None:
-                    x0, y0 = default_origin(scene_crs)
-                    spacing = math.ceil(cols * max(gsd_values) / 1000.0 + 2) * 1000.0
-                    origin = (x0 + (k % 10) * spacing, y0 - (k // 10) * spacing)
-                scene = generate_scene(
-                    scene_size_px=(cols, rows), gsd_m=gsd, seed=scene_seed, crs=crs, dtype=dtype, bands=bands,
-                    season=season, acquired=acquired, site=site_id, origin_xy=origin, clouds=clouds,
-                    nodata_edges=nodata_edges)
+            progress_jobs = tqdm(jobs, desc="synth", unit="scene")
+        for job in progress_jobs:
+            scene = generate_scene(dtype=dtype, bands=bands, season=season, clouds=clouds, nodata_edges=nodata_edges,
+                                   **job)
             write_geotiff(staging / "scenes" / f"{scene.scene_id}.tif", scene, overviews=overviews)
             write_labels(staging / "labels" / f"{scene.scene_id}.geojson", scene)
             rows_out.append({"scene_id": scene.scene_id, "path": f"scenes/{scene.scene_id}.tif",
