@@ -71,6 +71,8 @@ def output_dir(cfg: Any, key: str = "out_dir") -> Path:
     parent = path
     while not parent.exists():
         parent = parent.parent
+    if not parent.is_dir():  # out_dir=<a file>/sub: no permission bit says so, and root may write anywhere
+        raise OutputError(f"{key}={path}: {parent} is a file, not a folder; choose another {key}")
     if not os.access(parent, os.W_OK):
         raise OutputError(f"{key}={path}: {parent} is not writable; choose a writable {key}")
     return path
