@@ -207,7 +207,7 @@ def test_bad_arguments_raise_config_error(kwargs: dict, fragment: str) -> None:
 def test_every_ground_pixel_gets_a_material_colour(season: str) -> None:
     """The land-cover look-up never falls outside the palette (an unpainted pixel would be black)."""
     from yardwatch.synth import render
-    from yardwatch.synth.plan import plan_site
+    from yardwatch.synth.site import plan_site
     from yardwatch.synth.scene import draw_look
 
     site = plan_site(np.random.default_rng([6, 0]), (256.0, 256.0))

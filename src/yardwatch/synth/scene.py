@@ -20,8 +20,9 @@ from yardwatch.synth.canvas import Canvas, Stamp
 from yardwatch.synth.catalogue import CLASS_IDS, CONTAINER_HEIGHT_M, WAGON_TYPES, WAGONS_BY_NAME
 from yardwatch.synth.georef import crs_name, default_origin, resolve_crs
 from yardwatch.synth.layoutfile import Footprint, read_layout
-from yardwatch.synth.plan import (Counts, Item, SitePlan, Track, plan_ground, plan_loads, plan_site, plan_stacks,
-                                  plan_trains, plan_vehicles)
+from yardwatch.synth.content import plan_ground, plan_loads, plan_stacks, plan_trains, plan_vehicles
+from yardwatch.synth.plan import Counts, Item, SitePlan, Track
+from yardwatch.synth.site import plan_site
 from yardwatch.synth.sprites import Light
 
 DTYPES = ("uint8", "uint16")
