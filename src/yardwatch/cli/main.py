@@ -75,12 +75,29 @@ def _command_runner(name: str) -> Callable:
     return module.run
 
 
+def parse_overrides(command: str, overrides: Sequence[str]) -> list:
+    """Parse ``overrides`` with Hydra's grammar, one by one so that an error names the override at fault."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    parser = OverridesParser.create()
+    parsed = []
+    for override in overrides:
+        try:
+            parsed += parser.parse_overrides([override])
+        except HydraException as err:
+            raise ConfigError(f"{command}: cannot parse {override!r} ({_one_line(err)[:200]}); write key=value, "
+                              "quoting values with brackets, commas or spaces") from err
+    return parsed
+
+
 def compose_config(command: str, overrides: Sequence[str]):
     """Compose the config of ``command`` with ``overrides``; a Hydra error becomes a :class:`ConfigError`."""
     from hydra import compose, initialize_config_dir
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
+    parse_overrides(command, overrides)
     try:
         with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
             return compose(config_name=command, overrides=list(overrides))
@@ -89,6 +106,49 @@ def compose_config(command: str, overrides: Sequence[str]):
         raise ConfigError(
             f"{command}: bad override ({first}); `yardwatch {command} --cfg job` lists the valid keys"
         ) from err
+
+
+_FLAGS_WITH_VALUE = ("--cfg", "-c", "--package", "-p")
+
+
+def check_hydra_overrides(command: str, args: Sequence[str]) -> None:
+    """Compose ``command``'s config with the ``key=value`` overrides among Hydra's flags, before ``hydra.main``.
+
+    Hydra reports a bad key or group option under ``--cfg`` or ``-m`` as several lines and exit status 1; composing
+    first makes it the CLI's one line and exit status 2. A sweep is checked with each of its values when it
+    picks a config group option (an unknown option fails by name) and with its first value otherwise (a key fails
+    whatever its value; bad numbers are each job's own check).
+
+    Raises:
+        ConfigError: an override Hydra cannot apply.
+    """
+    from hydra.errors import HydraException
+
+    plain, skip = [], False
+    for arg in args:
+        if skip or arg in _FLAGS_WITH_VALUE:
+            skip = not skip
+            continue
+        if not arg.startswith("-") and "=" in arg:
+            plain.append(arg)
+    parsed = parse_overrides(command, plain)
+    groups = {p.name for p in config_dir().iterdir() if p.is_dir()}
+    fixed = [o.input_line for o in parsed if not o.is_sweep_override() and not o.is_hydra_override()]
+    sweeps: list[tuple[str, list[str]]] = []
+    for override in parsed:
+        if override.is_sweep_override() and not override.is_hydra_override():
+            try:
+                values = list(override.sweep_string_iterator())
+            except HydraException:  # e.g. glob(): its options are only known to Hydra's sweeper
+                continue
+            values = values if override.key_or_group in groups else values[:1]
+            sweeps.append((override.get_key_element(), values))
+    firsts = [f"{key}={values[0]}" for key, values in sweeps if values]
+    compose_config(command, fixed + firsts)
+    for i, (key, values) in enumerate(sweeps):
+        others = firsts[:i] + firsts[i + 1:]
+        for value in values[1:]:
+            compose_config(command, [*fixed, *others, f"{key}={value}"])
 
 
 def _run_with_hydra_main(command: str, overrides: list[str]) -> int:
@@ -151,6 +211,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     set_offline_environment()
     try:
         if any(a.split("=")[0] in _HYDRA_FLAGS for a in overrides):
+            _guarded(lambda: check_hydra_overrides(command, overrides))
             return _run_with_hydra_main(command, overrides)
         cfg = None
 
