@@ -13,7 +13,8 @@ from yardwatch.synth import palette
 from yardwatch.synth.catalogue import CONTAINER_40_LENGTH_M, CONTAINER_WIDTH_M
 from yardwatch.synth.geometry import Occupancy, clip_segment, rect_corners
 from yardwatch.synth.palette import Material
-from yardwatch.synth.plan import Area, Item, Road, SitePlan, Slot, Track, along_across, new_seed
+from yardwatch.synth.plan import Area, Item, Road, SitePlan, Slot, Track, new_seed
+from yardwatch.synth.plan import along_across as _at  # short: it is on every line of the yard layout
 
 
 def plan_site(rng: np.random.Generator, extent_m: tuple[float, float], *,
@@ -65,7 +66,7 @@ def _plan_yard(rng: np.random.Generator, site: SitePlan, centre: np.ndarray, axi
     tan_ladder = 1.0 / rng.uniform(6.0, 8.0)
     main_offsets = [0.0, side * 4.2]
     for offset in main_offsets:
-        p0, p1 = along_across(centre, axis, normal, -reach * 1.6, offset), along_across(centre, axis, normal, reach * 1.6, offset)
+        p0, p1 = _at(centre, axis, normal, -reach * 1.6, offset), _at(centre, axis, normal, reach * 1.6, offset)
         site.tracks.append(Track(tuple(p0), tuple(p1), "main"))
     edge = side * 4.2
     offset = edge + side * rng.uniform(6.0, 11.0)
@@ -86,15 +87,15 @@ def _plan_yard(rng: np.random.Generator, site: SitePlan, centre: np.ndarray, axi
             if rng.random() < 0.15:  # a stub siding ending at a buffer stop
                 s1 = s0 + (s1 - s0) * rng.uniform(0.35, 0.85)
                 kind = "siding"
-            site.tracks.append(Track(tuple(along_across(centre, axis, normal, s0, o)), tuple(along_across(centre, axis, normal, s1, o)),
+            site.tracks.append(Track(tuple(_at(centre, axis, normal, s0, o)), tuple(_at(centre, axis, normal, s1, o)),
                                      kind))
             far = o
         offset = offsets[-1] + side * rng.uniform(8.0, 16.0)
     if far != edge:  # one ladder per throat feeds every track in turn
         run = abs(far - edge) / tan_ladder
         for throat, direction in ((throat_a, 1.0), (throat_b, -1.0)):
-            site.tracks.append(Track(tuple(along_across(centre, axis, normal, throat, edge)),
-                                     tuple(along_across(centre, axis, normal, throat + direction * run, far)), "ladder"))
+            site.tracks.append(Track(tuple(_at(centre, axis, normal, throat, edge)),
+                                     tuple(_at(centre, axis, normal, throat + direction * run, far)), "ladder"))
     for track in site.tracks:
         site.occupancy.mark_line(np.asarray(track.p0), np.asarray(track.p1), 7.0)
     return side, (-side * 3.0, far + side * 3.5)
@@ -110,8 +111,8 @@ def _plan_pad(rng: np.random.Generator, site: SitePlan, centre: np.ndarray, axis
     scene_mid = np.array([width / 2, height / 2])
     s_mid = float(np.dot(scene_mid - centre, axis)) + rng.uniform(-0.15, 0.15) * min(width, height)
     far = near + side * depth
-    polygon = [along_across(centre, axis, normal, s_mid - length / 2, near), along_across(centre, axis, normal, s_mid + length / 2, near),
-               along_across(centre, axis, normal, s_mid + length / 2, far), along_across(centre, axis, normal, s_mid - length / 2, far)]
+    polygon = [_at(centre, axis, normal, s_mid - length / 2, near), _at(centre, axis, normal, s_mid + length / 2, near),
+               _at(centre, axis, normal, s_mid + length / 2, far), _at(centre, axis, normal, s_mid - length / 2, far)]
     site.areas.append(Area(tuple(tuple(p) for p in polygon), Material.CONCRETE))
     site.occupancy.mark(np.array(polygon))
     lane = float(rng.uniform(10.0, 16.0))
@@ -132,12 +133,12 @@ def _plan_pad(rng: np.random.Generator, site: SitePlan, centre: np.ndarray, axis
             for j in range(bays):
                 group = len(site.container_slots)
                 for i in range(rows):
-                    p = along_across(centre, axis, normal, s + (j + 0.5) * bay, o + side * (i + 0.5) * row)
+                    p = _at(centre, axis, normal, s + (j + 0.5) * bay, o + side * (i + 0.5) * row)
                     site.container_slots.append(Slot(tuple(p), float(math.atan2(axis[1], axis[0])), group=group))
             o += side * (rows * row + lane)
         s += bays * bay + lane
     # the pad's margins hold tarp piles, bulk heaps and parked trucks
-    margin = along_across(centre, axis, normal, s_mid, far - side * 5.0)
+    margin = _at(centre, axis, normal, s_mid, far - side * 5.0)
     site.storage.append(Slot(tuple(margin), float(math.atan2(axis[1], axis[0])), length - 10.0, 8.0))
     return far
 
@@ -146,15 +147,15 @@ def _plan_yard_roads(rng: np.random.Generator, site: SitePlan, centre: np.ndarra
                      normal: np.ndarray, reach: float, side: int, yard_edges: tuple[float, float],
                      pad_far: float) -> None:
     road_offset = yard_edges[0] - side * rng.uniform(12.0, 35.0)
-    _add_road(site, [along_across(centre, axis, normal, -reach * 1.6, road_offset),
-                     along_across(centre, axis, normal, reach * 1.6, road_offset)], rng.uniform(7.0, 10.0), Material.ASPHALT,
+    _add_road(site, [_at(centre, axis, normal, -reach * 1.6, road_offset),
+                     _at(centre, axis, normal, reach * 1.6, road_offset)], rng.uniform(7.0, 10.0), Material.ASPHALT,
               True)
     access = pad_far + side * rng.uniform(8.0, 14.0)
-    _add_road(site, [along_across(centre, axis, normal, -reach * 1.6, access), along_across(centre, axis, normal, reach * 1.6, access)],
+    _add_road(site, [_at(centre, axis, normal, -reach * 1.6, access), _at(centre, axis, normal, reach * 1.6, access)],
               rng.uniform(6.0, 8.0), Material.ASPHALT if rng.random() < 0.6 else Material.DIRT_ROAD, True)
     if rng.random() < 0.7:  # a service track-side road inside the yard
         o = yard_edges[1] + side * 1.5
-        _add_road(site, [along_across(centre, axis, normal, -reach * 1.6, o), along_across(centre, axis, normal, reach * 1.6, o)],
+        _add_road(site, [_at(centre, axis, normal, -reach * 1.6, o), _at(centre, axis, normal, reach * 1.6, o)],
                   4.0, Material.DIRT_ROAD, False)
 
 
@@ -176,8 +177,8 @@ def _plan_catenary(rng: np.random.Generator, site: SitePlan, centre: np.ndarray,
     angle = math.atan2(axis[1], axis[0]) + math.pi / 2
     s = -reach
     while s < reach:
-        a = along_across(centre, axis, normal, s, o_out)
-        b = along_across(centre, axis, normal, s, o_in)
+        a = _at(centre, axis, normal, s, o_out)
+        b = _at(centre, axis, normal, s, o_in)
         mid = (a + b) / 2
         if -20 <= mid[0] <= width + 20 and -20 <= mid[1] <= height + 20:
             for p in (a, b):
@@ -211,12 +212,12 @@ def _plan_yard_buildings(rng: np.random.Generator, site: SitePlan, centre: np.nd
         depth = rng.uniform(15.0, 35.0)
         o = pad_far + side * (rng.uniform(20.0, 40.0) + depth / 2)
         s = s_mid + rng.uniform(-0.4, 0.4) * min(width, height)
-        _place_building(rng, site, along_across(centre, axis, normal, s, o), length, depth, theta, rng.uniform(7.0, 12.0),
+        _place_building(rng, site, _at(centre, axis, normal, s, o), length, depth, theta, rng.uniform(7.0, 12.0),
                         "metal" if rng.random() < 0.6 else "flat")
     for _ in range(int(rng.integers(4, 14))):  # huts and container-sized sheds by the tracks
         o = yard_edges[int(rng.integers(0, 2))] + rng.choice([-1, 1]) * rng.uniform(6.0, 14.0)
         s = s_mid + rng.uniform(-0.5, 0.5) * max(width, height)
-        _place_building(rng, site, along_across(centre, axis, normal, s, o), rng.uniform(4.0, 14.0), rng.uniform(2.5, 7.0),
+        _place_building(rng, site, _at(centre, axis, normal, s, o), rng.uniform(4.0, 14.0), rng.uniform(2.5, 7.0),
                         theta + rng.choice([0.0, math.pi / 2]), rng.uniform(2.6, 4.5),
                         str(rng.choice(["metal", "flat", "gable"])), margin=1.0)
 
