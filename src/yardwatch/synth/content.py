@@ -32,8 +32,9 @@ def _consist(rng: np.random.Generator, n_cars: int) -> list[_Car]:
     weights = np.array([w.weight for w in families])
     block = rng.random() < 0.5
     block_family = families[int(rng.choice(len(families), p=weights / weights.sum()))]
-    block_length = rng.uniform(*block_family.length_m)
-    block_colour = palette.pick(rng, palette.WAGON_COLOURS[block_family.name])
+    block_length = float(rng.uniform(*block_family.length_m))
+    block_width = float(rng.uniform(*block_family.width_m))
+    block_colour = palette.pick(rng, palette.WAGON_COLOURS[block_family.name], fleet=True)
     cars: list[_Car] = []
     with_loco = n_cars >= 4 and rng.random() < 0.45
     for index in range(n_cars):
@@ -42,18 +43,18 @@ def _consist(rng: np.random.Generator, n_cars: int) -> list[_Car]:
             cars.append(_Car("locomotive", rng.uniform(*loco.length_m), rng.uniform(*loco.width_m),
                              palette.pick(rng, palette.WAGON_COLOURS["locomotive"])))
             continue
-        if block and rng.random() < 0.9:
-            family = block_family
-            length = float(np.clip(block_length + rng.normal(0, 0.1), *family.length_m))
-            colour = block_colour if rng.random() < 0.75 else palette.pick(rng, palette.WAGON_COLOURS[family.name])
+        if block and rng.random() < 0.9:  # a block train: identical wagons, most in the same livery
+            family, length, width = block_family, block_length, block_width
+            colour = block_colour if rng.random() < 0.75 else \
+                palette.pick(rng, palette.WAGON_COLOURS[family.name], fleet=True)
         else:
             family = families[int(rng.choice(len(families), p=weights / weights.sum()))]
-            length = float(rng.uniform(*family.length_m))
+            length, width = float(rng.uniform(*family.length_m)), float(rng.uniform(*family.width_m))
             colour = palette.pick(rng, palette.WAGON_COLOURS[family.name])
         load = "none"
         if family.name == "gondola":
             load = str(rng.choice(["coal", "gravel", "ore", "scrap", "none"], p=[0.3, 0.2, 0.15, 0.15, 0.2]))
-        cars.append(_Car(family.name, length, float(rng.uniform(*family.width_m)), colour, load))
+        cars.append(_Car(family.name, length, width, colour, load))
     if with_loco and rng.random() < 0.5:
         cars.reverse()
     return cars
@@ -238,7 +239,7 @@ def _flat_containers(rng: np.random.Generator, car: Item, deck: float, limit: in
     for offset in offsets:
         p = centre + direction * offset
         boxes.append(Item("container", (float(p[0]), float(p[1])), length, CONTAINER_WIDTH_M, car.angle_rad,
-                          deck + CONTAINER_HEIGHT_M, palette.pick(rng, palette.CONTAINER_COLOURS), new_seed(rng),
+                          deck + CONTAINER_HEIGHT_M, palette.pick(rng, palette.CONTAINER_COLOURS, fleet=True), new_seed(rng),
                           label="container", base_m=deck))
     return boxes
 
@@ -278,7 +279,7 @@ def plan_stacks(rng: np.random.Generator, site: SitePlan, bounds: Bounds, n_cont
                      if pair and (remaining is None or remaining >= 2) else [(0.0, CONTAINER_40_LENGTH_M)])
             for offset, length in specs:
                 tiers = int(np.clip(bay_tiers + rng.choice([-1, 0, 0, 0, 1]), 1, 3))
-                colours = tuple(palette.pick(rng, palette.CONTAINER_COLOURS) for _ in range(tiers))
+                colours = tuple(palette.pick(rng, palette.CONTAINER_COLOURS, fleet=True) for _ in range(tiers))
                 p = np.asarray(slot.centre_m) + direction * offset
                 items.append(Item("container", (float(p[0]), float(p[1])), length, CONTAINER_WIDTH_M,
                                   slot.angle_rad, tiers * CONTAINER_HEIGHT_M, colours[-1], new_seed(rng),
@@ -319,7 +320,7 @@ def _loose_stacks(rng: np.random.Generator, site: SitePlan, bounds: Bounds, coun
         tiers = int(rng.choice([1, 2, 3], p=[0.5, 0.35, 0.15]))
         for i in range(rows):
             p = centre + across * (i - (rows - 1) / 2) * row
-            colours = tuple(palette.pick(rng, palette.CONTAINER_COLOURS) for _ in range(tiers))
+            colours = tuple(palette.pick(rng, palette.CONTAINER_COLOURS, fleet=True) for _ in range(tiers))
             items.append(Item("container", (float(p[0]), float(p[1])), length, CONTAINER_WIDTH_M, angle,
                               tiers * CONTAINER_HEIGHT_M, colours[-1], new_seed(rng), label="container",
                               base_m=(tiers - 1) * CONTAINER_HEIGHT_M, stack_height=tiers, tier_colours=colours))

@@ -171,14 +171,24 @@ TREE_COLOURS = {
 }
 
 
-def pick(rng: np.random.Generator, mix: tuple[tuple[float, tuple[float, float, float]], ...]
-         ) -> tuple[float, float, float]:
-    """Draw one colour from a weighted mix and vary it a little (paint, fading, dirt)."""
+_FADES = (0.9, 1.0, 1.08)
+
+
+def pick(rng: np.random.Generator, mix: tuple[tuple[float, tuple[float, float, float]], ...], *,
+         fleet: bool = False) -> tuple[float, float, float]:
+    """Draw one colour from a weighted mix and vary it a little (paint, fading, dirt).
+
+    With ``fleet`` the variation is one of three fades of the base paint, so that objects of one fleet (containers,
+    wagons of a block train) repeat colours exactly and can share a drawn sprite.
+    """
     weights = np.array([w for w, _ in mix], dtype=np.float64)
     index = int(rng.choice(len(mix), p=weights / weights.sum()))
     base = np.asarray(mix[index][1], dtype=np.float64)
-    varied = base * rng.uniform(0.88, 1.1) + rng.normal(0.0, 0.015, 3)
-    return tuple(float(v) for v in np.clip(varied, 0.02, 0.98))  # type: ignore[return-value]
+    if fleet:
+        varied = base * _FADES[int(rng.integers(0, len(_FADES)))]
+    else:
+        varied = base * rng.uniform(0.88, 1.1) + rng.normal(0.0, 0.015, 3)
+    return tuple(round(float(v), 4) for v in np.clip(varied, 0.02, 0.98))  # type: ignore[return-value]
 
 
 def with_nir(rgb: np.ndarray, vegetation: float = 0.0) -> np.ndarray:

@@ -173,7 +173,8 @@ def _road_marks(site: SitePlan, gsd_m: float, shape: tuple[int, int]) -> np.ndar
 # --- objects ---------------------------------------------------------------------------------------------------------
 
 _TREE_CACHE_VARIANTS = 6
-_BANKED = ("car",)
+_BANKED = ("car", "box", "tank", "hopper", "gondola", "flat", "locomotive", "container")
+_BANK_VARIANTS = 3  # dirt and rust patterns per (size, paint, heading)
 
 
 def draw_items(canvas: Canvas, items: list[Item], look: Look, gsd_m: float) -> list[Stamp | None]:
@@ -197,8 +198,9 @@ def draw_items(canvas: Canvas, items: list[Item], look: Look, gsd_m: float) -> l
                 canvas.stamp(sprite, centre_px, 0.0, height_m=item.height_m, base_m=base)
             continue
         _draw_walls(canvas, item, light, gsd_m)
-        if item.kind in _BANKED:  # thousands of cars: a small bank of sprites, keyed by size and paint
-            key = (item.kind, round(item.length_m, 1), round(item.width_m, 1), item.colour, item.seed % 4)
+        if item.kind in _BANKED:  # repeated objects (cars, block-train wagons, containers) share a sprite
+            key = (item.kind, item.style, round(item.length_m, 3), round(item.width_m, 3), item.colour,
+                   round(item.angle_rad % (2 * math.pi), 2), item.seed % _BANK_VARIANTS)
             if key not in sprite_bank:
                 sprite_bank[key] = _sprite(item, light, gsd_m, supersample, rng, look.season)
             sprite = sprite_bank[key]
