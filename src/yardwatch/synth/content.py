@@ -238,9 +238,9 @@ def _flat_containers(rng: np.random.Generator, car: Item, deck: float, limit: in
     boxes = []
     for offset in offsets:
         p = centre + direction * offset
+        colour = palette.pick(rng, palette.CONTAINER_COLOURS, fleet=True)
         boxes.append(Item("container", (float(p[0]), float(p[1])), length, CONTAINER_WIDTH_M, car.angle_rad,
-                          deck + CONTAINER_HEIGHT_M, palette.pick(rng, palette.CONTAINER_COLOURS, fleet=True), new_seed(rng),
-                          label="container", base_m=deck))
+                          deck + CONTAINER_HEIGHT_M, colour, new_seed(rng), label="container", base_m=deck))
     return boxes
 
 
