@@ -194,6 +194,8 @@ CASES: list[tuple[str, str, tuple[str, ...], str]] = [
     ("synth-dates-zero", "synth", ("series=true", "dates=0"), "dates"),
     ("synth-interval-zero", "synth", ("series=true", "interval_days=0"), "interval_days"),
     ("synth-spike-negative", "synth", ("series=true", "spike_railcars=-5"), "spike_railcars"),
+    ("synth-spike-index-past-end", "synth", ("series=true", "dates=3", "spike_date_index=5"), "spike_date_index"),
+    ("synth-baseline-negative", "synth", ("series=true", "baseline_max_tarps=-1"), "baseline_max_tarps"),
     ("synth-bands", "synth", ("bands=5",), "bands"),
     ("synth-dtype", "synth", ("dtype=float64",), "dtype"),
     ("synth-crs-unknown", "synth", ("crs=EPSG:999999",), "crs"),
@@ -239,6 +241,7 @@ CASES: list[tuple[str, str, tuple[str, ...], str]] = [
     ("tile-workers-zero", "tile", (f"scenes={S}", "workers=0"), "workers"),
     ("tile-png-level", "tile", (f"scenes={S}", "png_compression=10"), "png_compression"),
     ("tile-split_block-zero", "tile", (f"scenes={S}", "split_block_tiles=0"), "split_block_tiles"),
+    ("tile-seed-negative", "tile", (f"scenes={S}", "seed=-1"), "seed"),
     ("tile-task", "tile", (f"scenes={S}", "task=segment"), "task"),
     ("tile-bands-zero", "tile", (f"scenes={S}", "bands=[0]"), "bands"),
     ("tile-unknown-key", "tile", (f"scenes={S}", "foo=1"), "foo"),
@@ -260,6 +263,16 @@ CASES: list[tuple[str, str, tuple[str, ...], str]] = [
     ("train-model-group-unknown", "train", ("data={dataset_good}", "model=nonexistent"), "model"),
     ("train-augment-group-unknown", "train", ("data={dataset_good}", "augment=nope"), "augment"),
     ("train-trainer-group-unknown", "train", ("data={dataset_good}", "trainer=nope"), "trainer"),
+    ("train-augment-knob-range", "train", ("data={dataset_good}", "augment.ultralytics.mosaic=2"),
+     "augment.ultralytics.mosaic"),
+    ("train-augment-knob-nan", "train", ("data={dataset_good}", "augment.ultralytics.fliplr=nan"),
+     "augment.ultralytics.fliplr"),
+    ("train-augment-transform-unknown", "train", ("data={dataset_good}",
+                                                  "augment.albumentations=[{{_target_: albumentations.Nope}}]"),
+     "albumentations.Nope"),
+    ("train-trainer-type", "train", ("data={dataset_good}", "trainer.lr0=fast"), "trainer.lr0"),
+    ("train-trainer-lr0-nan", "train", ("data={dataset_good}", "task=detect", "trainer.lr0=nan"), "lr0"),
+    ("train-trainer-unknown-key", "train", ("data={dataset_good}", "trainer.foo=1"), "foo"),
     ("train-model-task-mismatch", "train", ("data={dataset_good}", "model=yolov8n-obb", "task=detect"),
      "task"),
     ("train-weights-corrupt", "train", ("data={dataset_good}", "task=detect", "weights={corrupt_pt}"),
@@ -395,6 +408,8 @@ CASES: list[tuple[str, str, tuple[str, ...], str]] = [
 KNOWN_BUGS = {
     "tile-labels-wrong-format": "io/vector.read_vector returns a plain DataFrame for a CSV without geometry "
                                 "(AttributeError 'geometry', exit 1)",
+    "train-trainer-lr0-nan": "train/run checks trainer.* values by type only: lr0=nan reaches ultralytics after "
+                             "out_dir/dataset.yaml is written (internal error, exit 1, partial output)",
     "export-out-unwritable": "models/export.export_model exports before it checks out=, leaving model.onnx "
                              "beside the weights",
 }
