@@ -84,7 +84,7 @@ def write_detections(frame, path: str | os.PathLike[str], fmt: str) -> Path:
         if tmp.exists():
             tmp.unlink()
         if fmt == "geojson":
-            frame.to_file(tmp, driver="GeoJSON", engine="pyogrio")
+            frame.to_file(tmp, driver="GeoJSON", engine="pyogrio", layer=path.stem)
         elif fmt == "gpkg":
             frame.to_file(tmp, driver="GPKG", layer="detections", engine="pyogrio")
         elif fmt == "parquet":

@@ -50,6 +50,9 @@ def read_vector(path: str | os.PathLike[str], *, layer: str | None = None,
                     "Shapefile") from err
     if len(frame) == 0:
         raise error(f"{path}: has no features; draw the objects or leave the scene out")
+    if not isinstance(frame, gpd.GeoDataFrame) or frame.geometry.isna().all():
+        raise error(f"{path}: has no geometry column (a plain table?); save the features as GeoJSON, GeoPackage "
+                    "or Shapefile")
     return frame
 
 

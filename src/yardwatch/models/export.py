@@ -33,6 +33,9 @@ def export_model(weights: str | os.PathLike[str], fmt: str = "onnx", *, half: bo
     """
     if fmt not in EXPORT_FORMATS:
         raise ConfigError(f"format={fmt!r} is not one of {', '.join(EXPORT_FORMATS)}")
+    if out_path is not None and not Path(out_path).parent.is_dir():
+        raise InputError(f"out={out_path}: folder {Path(out_path).parent} does not exist; create it or choose "
+                         "another out")
     model = load_model(weights, "cpu")  # validates the file and finds its card
     card = model.card
     ensure_offline()
@@ -52,8 +55,6 @@ def export_model(weights: str | os.PathLike[str], fmt: str = "onnx", *, half: bo
         raise ModelError(f"weights={weights}: export to {fmt} failed ({type(err).__name__}: {err})") from err
     if out_path is not None:
         target = Path(out_path)
-        if target.parent and not target.parent.exists():
-            raise InputError(f"out={target}: folder {target.parent} does not exist")
         shutil.move(str(exported), target)
         exported = target
     exported_card = card.with_updates(imgsz=size, weights_sha256=file_sha256(exported) if exported.is_file() else None,
