@@ -62,6 +62,7 @@ def test_one_epoch_writes_a_loadable_model_and_a_complete_card(run_name, task, r
     out = result.out_dir
     assert result.best_weights == out / "weights/best.pt" and result.best_weights.is_file()
     assert (out / "weights/last.pt").is_file() and (out / "results.csv").is_file()
+    assert yaml.safe_load((out / "dataset.yaml").read_text())["train"] == str(data.parent / "images/train")
     model = load_model(result.best_weights, device="cpu")
     assert model.card.task == task and model.num_classes == 3 and model.stride == 32
     output = model.forward(torch.zeros(1, 3, 128, 128))

@@ -9,8 +9,10 @@ with a ``model_card.json`` is a finished run.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import os
 import platform
 import shutil
 import time
@@ -29,6 +31,9 @@ from yardwatch.train.dataset import DatasetInfo, read_dataset
 log = logging.getLogger(__name__)
 
 TASKS = ("detect", "obb")
+# What a yardwatch run folder holds (ultralytics' files and yardwatch's own).
+_RUN_FILES = frozenset({"weights", "model_card.json", "metrics.json", "results.csv", "results.png", "args.yaml",
+                        "dataset.yaml", "val"})
 # Options of ultralytics' trainer that yardwatch passes through (the `trainer/` config group), with their types.
 TRAINER_OPTIONS: dict[str, type | tuple[type, ...]] = {
     "optimizer": str, "lr0": float, "lrf": float, "momentum": float, "weight_decay": float,
@@ -179,18 +184,25 @@ def check_config(config: TrainConfig) -> None:
     _check_trainer_options(config.trainer)
 
 
-def _prepare_out_dir(config: TrainConfig) -> None:
+def _prepare_out_dir(config: TrainConfig, device: str) -> None:
     out = config.out_dir
     if out.exists() and not out.is_dir():
         raise OutputError(f"out_dir={out}: exists and is not a folder; choose another out_dir")
     if config.resume:
         return
     finished = (out / "model_card.json").exists() or (out / "weights" / "last.pt").exists()
+    if "," in device and out.is_dir():
+        # ultralytics' multi-GPU launcher deletes the whole run folder before it starts the workers
+        others = sorted(p.name for p in out.iterdir()
+                        if p.name not in _RUN_FILES and p.suffix.lower() not in (".png", ".jpg"))
+        if others:
+            raise OutputError(f"out_dir={out}: holds {', '.join(others[:3])}{' ...' if len(others) > 3 else ''}, "
+                              "which ultralytics' multi-GPU launch would delete; pick a new or empty out_dir")
     if finished and not config.overwrite:
         raise OutputError(f"out_dir={out}: already holds a training run; pick a new out_dir, resume=true to "
                           "continue it, or overwrite=true to replace it")
     if finished:
-        for name in ("weights", "model_card.json", "metrics.json", "results.csv", "args.yaml"):
+        for name in ("weights", "model_card.json", "metrics.json", "results.csv", "args.yaml", "dataset.yaml"):
             target = out / name
             if target.is_dir():
                 shutil.rmtree(target)
@@ -205,12 +217,21 @@ def _write_json(path: Path, data: Mapping[str, Any]) -> None:
     tmp.replace(path)
 
 
-def _write_dataset_yaml(dataset: DatasetInfo, out_dir: Path) -> Path:
+def _write_dataset_yaml(dataset: DatasetInfo) -> Path:
+    """The dataset as ultralytics should read it (absolute paths), in yardwatch's cache folder.
+
+    Not in the run folder: ultralytics' multi-GPU launcher deletes the run folder right before its workers read the
+    dataset. The name depends only on the dataset, so ``resume`` finds the path stored in ``last.pt`` again.
+    """
     import yaml
 
-    path = out_dir / "dataset.yaml"
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(yaml.safe_dump(dataset.ultralytics_dict(), sort_keys=False))
+    text = yaml.safe_dump(dataset.ultralytics_dict(), sort_keys=False)
+    key = hashlib.sha256(f"{dataset.yaml_path}\n{text}".encode()).hexdigest()[:16]
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "yardwatch" / "datasets"
+    cache.mkdir(parents=True, exist_ok=True)
+    path = cache / f"{dataset.yaml_path.parent.name}-{key}.yaml"
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
     tmp.replace(path)
     return path
 
@@ -321,7 +342,7 @@ def train_detector(config: TrainConfig) -> TrainResult:
         yolo = build_yolo(str(config.model), config.task)
         if str(config.model).endswith(".pt"):
             _check_finetune_classes(yolo, dataset, str(config.model))
-    _prepare_out_dir(config)
+    _prepare_out_dir(config, device)
     import ultralytics.engine.trainer as trainer_module
 
     from yardwatch.train.offline import install_offline_patches
@@ -330,7 +351,7 @@ def train_detector(config: TrainConfig) -> TrainResult:
     timer = EpochTimer()
     started = time.perf_counter()
     try:
-        data_yaml = _write_dataset_yaml(dataset, config.out_dir) if not config.resume else None
+        data_yaml = _write_dataset_yaml(dataset)
         for event in ("on_train_epoch_start", "on_train_epoch_end", "on_fit_epoch_end"):
             yolo.add_callback(event, getattr(timer, event))
         yolo.add_callback("on_pretrain_routine_start", install_offline_patches)
@@ -342,16 +363,16 @@ def train_detector(config: TrainConfig) -> TrainResult:
     finally:
         trainer_module.check_amp = original_check_amp
     wall_seconds = time.perf_counter() - started
-    return _finish_run(config, dataset, yolo, imgsz, timer, wall_seconds)
+    return _finish_run(config, dataset, data_yaml, yolo, imgsz, timer, wall_seconds)
 
 
-def _validate(best: Path, config: TrainConfig, imgsz: int) -> Any:
+def _validate(best: Path, config: TrainConfig, data_yaml: Path, imgsz: int) -> Any:
     """Validate ``best`` on the run's dataset: under DDP the parent process gets no metrics from the workers."""
     from ultralytics import YOLO
 
     log.info("validating %s (the training processes returned no metrics)", best)
     device = ultralytics_device(config.device).split(",")[0]
-    return YOLO(str(best), task=config.task).val(data=str(config.out_dir / "dataset.yaml"), imgsz=imgsz,
+    return YOLO(str(best), task=config.task).val(data=str(data_yaml), imgsz=imgsz,
                                                  batch=config.batch, device=device, plots=False, verbose=False,
                                                  workers=config.workers, project=str(config.out_dir),
                                                  name="val", exist_ok=True)
@@ -362,13 +383,13 @@ def _epochs_in_results(out: Path) -> int:
     return max(len(results.read_text().splitlines()) - 1, 0) if results.is_file() else 0
 
 
-def _finish_run(config: TrainConfig, dataset: DatasetInfo, yolo: Any, imgsz: int, timer: EpochTimer,
-                wall_seconds: float) -> TrainResult:
+def _finish_run(config: TrainConfig, dataset: DatasetInfo, data_yaml: Path, yolo: Any, imgsz: int,
+                timer: EpochTimer, wall_seconds: float) -> TrainResult:
     out = config.out_dir
     best, last = out / "weights" / "best.pt", out / "weights" / "last.pt"
     if not best.is_file():
         raise ModelError(f"{out}: training ended without weights/best.pt (see results.csv); check the dataset")
-    val_metrics = yolo.metrics if yolo.metrics is not None else _validate(best, config, imgsz)
+    val_metrics = yolo.metrics if yolo.metrics is not None else _validate(best, config, data_yaml, imgsz)
     summary = _metrics_summary(val_metrics, dataset.class_names)
     images_seen = timer.images_per_epoch * timer.epochs
     metrics = {
@@ -392,6 +413,7 @@ def _finish_run(config: TrainConfig, dataset: DatasetInfo, yolo: Any, imgsz: int
         dataset_sha256=dataset.tiles_sha256, metrics=summary, versions=_versions())
     _embed_card(best, card)
     card = card.with_updates(weights_sha256=file_sha256(best))
+    shutil.copyfile(data_yaml, out / "dataset.yaml")  # the record of what was trained on
     _write_json(out / "metrics.json", metrics)
     card_path = write_card(card, out / "model_card.json")
     log.info("trained %s in %.0f s: %s", out, wall_seconds,
