@@ -86,7 +86,12 @@ def run(cfg: Any) -> None:
     if bands is not None and any(b < 1 for b in bands):
         raise ConfigError(f"bands={bands}: band indexes are 1-based; use e.g. bands=[1,2,3]")
     if engine == "ray":
-        raise ConfigError("engine=ray is not available in this build; use engine=local")
+        from yardwatch.infer.ray_engine import ray_predictor
+
+        predict_scenes = ray_predictor(  # same call as the local engine, fanned out over Ray workers
+            ray_address=str(cfg.ray_address) if cfg.get("ray_address") else None,
+            num_workers=_checks.number(cfg, "num_workers", lo=1, integer=True, optional=True),
+            num_gpus_per_worker=_checks.number(cfg, "num_gpus_per_worker", lo=0, hi=64, optional=True))
     scenes = find_scenes(demo_scene(out_dir) if is_demo else str(cfg.scenes))
     if not scenes:
         raise InputError(f"scenes={cfg.scenes}: no scenes to predict on")
