@@ -1,0 +1,124 @@
+"""Predicting through an exported ``.onnx`` (ONNX Runtime) gives the detections of the ``.pt`` it came from, and an
+exported file without its model card is refused with the reason."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from scipy.optimize import linear_sum_assignment
+
+from fake_detector import write_scene
+from yardwatch.cli.main import main
+from yardwatch.errors import ModelError
+from yardwatch.eval.iou import obb_iou_matrix
+from yardwatch.infer.core import InferenceSettings
+from yardwatch.infer.predict import predict_scenes
+from yardwatch.io.raster import find_scenes
+from yardwatch.models.card import ModelCard, write_card
+from yardwatch.models.loader import load_model
+
+pytest.importorskip("onnxruntime")
+pytest.importorskip("onnx")
+
+TILE_PX = 128
+
+
+def spread_weights(folder: Path, *, seed: int = 0) -> Path:
+    """Untrained yolov8n weights whose scores spread over (0, 1), with a model card (tile 128 px, 0.5 m).
+
+    A freshly built network scores every anchor alike (its activations shrink layer after layer), so its
+    detections are ties that any rounding reorders. Re-initialising the convolutions to keep the activation scale
+    (He init) and widening the class layer makes the scores and boxes depend on the pixels, so two runtimes agree
+    only if they compute the same thing.
+    """
+    from ultralytics.nn.tasks import DetectionModel
+
+    torch.manual_seed(seed)
+    net = DetectionModel("yolov8n.yaml", nc=3, verbose=False)
+    for module in net.modules():
+        if isinstance(module, torch.nn.Conv2d):
+            torch.nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
+    for branch in net.model[-1].cv3:
+        torch.nn.init.normal_(branch[-1].weight, 0.0, 30.0)
+        torch.nn.init.constant_(branch[-1].bias, -2.0)
+    net.names = {i: f"c{i}" for i in range(3)}
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "model.pt"
+    torch.save({"model": net, "train_args": {"imgsz": TILE_PX}}, path)
+    write_card(ModelCard(task="detect", imgsz=TILE_PX, tile_size_px=TILE_PX, overlap_px=32, gsd_m=0.5),
+               folder / "model.model_card.json")
+    return path
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory) -> tuple[Path, Path]:
+    from yardwatch.models.export import export_model
+
+    pt = spread_weights(tmp_path_factory.mktemp("weights"))
+    return pt, export_model(pt, "onnx", dynamic=True)
+
+
+def _detections(weights: Path, scene: Path, out: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    import geopandas as gpd
+
+    settings = InferenceSettings(tile_size_px=TILE_PX, overlap_px=32, conf=0.25)
+    summary = predict_scenes(find_scenes(scene), weights, out, device="cpu", settings=settings)
+    assert summary.scenes[0].status == "ok"
+    frame = gpd.read_file(out / f"{scene.stem}.geojson")
+    return (frame[["cx_px", "cy_px", "w_px", "h_px", "angle_rad"]].to_numpy(), frame["class_id"].to_numpy(),
+            frame["score"].to_numpy())
+
+
+def test_onnx_detections_match_the_pt_model(exported, tmp_path) -> None:
+    pt, onnx = exported
+    assert load_model(onnx).network.__class__.__name__ == "OnnxNetwork"
+    rng = np.random.default_rng(7)
+    scene = write_scene(tmp_path / "scene.tif", rng.integers(0, 255, (3, 300, 260), dtype=np.uint8))
+    obb_pt, cls_pt, score_pt = _detections(pt, scene, tmp_path / "pt")
+    obb_onnx, cls_onnx, score_onnx = _detections(onnx, scene, tmp_path / "onnx")
+    assert len(obb_pt) > 100  # enough detections for 99 % to mean something
+    iou = obb_iou_matrix(obb_pt, obb_onnx)
+    iou[cls_pt[:, None] != cls_onnx[None, :]] = 0.0  # a match must agree on the class
+    rows, cols = linear_sum_assignment(-iou)  # one-to-one, maximising the summed IoU
+    good = iou[rows, cols] >= 0.9
+    matched = int(good.sum())
+    assert matched >= 0.99 * max(len(obb_pt), len(obb_onnx)), (matched, len(obb_pt), len(obb_onnx))
+    np.testing.assert_allclose(score_pt[rows[good]], score_onnx[cols[good]], atol=2e-3)
+
+
+def test_onnx_summary_names_the_onnx_file(exported, tmp_path) -> None:
+    _, onnx = exported
+    scene = write_scene(tmp_path / "scene.tif", np.full((3, 128, 128), 90, dtype=np.uint8))
+    summary = predict_scenes(find_scenes(scene), onnx, tmp_path / "out", device="cpu")
+    written = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert written["weights"] == str(onnx) and written["model_sha256"] == summary.model_sha256
+    assert summary.tiles == 1
+
+
+def test_exported_file_without_its_card_is_refused(exported, tmp_path) -> None:
+    _, onnx = exported
+    lonely = tmp_path / "alone" / "model.onnx"
+    lonely.parent.mkdir()
+    lonely.write_bytes(onnx.read_bytes())
+    with pytest.raises(ModelError, match=r"no model card beside it \(model\.model_card\.json\)"):
+        load_model(lonely)
+
+
+def test_cli_refuses_exported_file_without_its_card(capsys, exported, tmp_path) -> None:
+    _, onnx = exported
+    lonely = tmp_path / "alone" / "model.onnx"
+    lonely.parent.mkdir()
+    lonely.write_bytes(onnx.read_bytes())
+    scene = write_scene(tmp_path / "scene.tif", np.full((3, 128, 128), 90, dtype=np.uint8))
+    out = tmp_path / "pred"
+    code = main(["predict", f"scenes={scene}", f"weights={lonely}", f"out_dir={out}", "device=cpu",
+                 "progress=false"])
+    err = capsys.readouterr().err
+    lines = [ln for ln in err.splitlines() if ln.startswith("yardwatch:")]
+    assert code == 2 and len(lines) == 1, err
+    assert "model.onnx" in lines[0] and "no model card" in lines[0] and "yardwatch export" in lines[0]
+    assert not out.exists() or not any(out.iterdir())
