@@ -78,6 +78,9 @@ def test_gpu_list_becomes_a_ddp_device_string(tmp_path: Path, monkeypatch):
     ("augment.albumentations=[{_target_: albumentations.Nope}]",
      r"augment.albumentations\[0\]._target_=albumentations.Nope"),
     ("trainer.lr0=fast", "trainer.lr0='fast': expected float"),
+    ("trainer.lr0=nan", r"trainer.lr0=nan: must be a number in \(0, 1\]"),
+    ("trainer.lr0=0", r"trainer.lr0=0.0: must be a number in \(0, 1\]"),
+    ("+trainer.fraction=1.5", r"trainer.fraction=1.5: must be a number in \(0, 1\]"),
 ])
 def test_bad_values_are_config_errors(override, words, tmp_path: Path):
     overrides = [f"data={tmp_path}/x.yaml", f"out_dir={tmp_path}/r", "task=detect", override]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
 import platform
 import shutil
@@ -40,6 +41,13 @@ TRAINER_OPTIONS: dict[str, type | tuple[type, ...]] = {
     "warmup_epochs": float, "cos_lr": bool, "amp": bool, "cache": (bool, str), "plots": bool,
     "deterministic": bool, "rect": bool, "nbs": int, "val": bool, "save_period": int, "fraction": float,
     "multi_scale": float, "time": float,
+}
+# Ranges of the numeric ones: (low, high, low excluded).
+_TRAINER_RANGES: dict[str, tuple[float, float, bool]] = {
+    "lr0": (0.0, 1.0, True), "lrf": (0.0, 1.0, True), "momentum": (0.0, 1.0, False),
+    "weight_decay": (0.0, 1.0, False), "warmup_epochs": (0.0, 1000.0, False), "nbs": (1, 1_000_000, False),
+    "save_period": (-1, 1_000_000, False), "fraction": (0.0, 1.0, True), "multi_scale": (0.0, 1.0, False),
+    "time": (0.0, 10_000.0, True),
 }
 
 
@@ -161,6 +169,11 @@ def _check_trainer_options(options: Mapping[str, Any]) -> dict[str, Any]:
             value = float(value)
         if value is not None and not isinstance(value, accepted):
             raise ConfigError(f"trainer.{key}={value!r}: expected {' or '.join(t.__name__ for t in accepted)}")
+        if key in _TRAINER_RANGES and value is not None:
+            lo, hi, lo_open = _TRAINER_RANGES[key]
+            if not math.isfinite(value) or value > hi or (value <= lo if lo_open else value < lo):
+                raise ConfigError(f"trainer.{key}={value!r}: must be a number in {'(' if lo_open else '['}{lo:g}, "
+                                  f"{hi:g}]")
         checked[key] = value
     return checked
 
