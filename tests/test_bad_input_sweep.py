@@ -406,8 +406,6 @@ CASES: list[tuple[str, str, tuple[str, ...], str]] = [
 # Cases that fail today because of a bug outside the CLI's shared checks, each named with its owner's module.
 # strict: when the bug is fixed the case passes, the xfail turns into a failure, and this entry must go.
 KNOWN_BUGS = {
-    "train-trainer-lr0-nan": "train/run checks trainer.* values by type only: lr0=nan reaches ultralytics after "
-                             "out_dir/dataset.yaml is written (internal error, exit 1, partial output)",
 }
 
 # Commands whose output location the sweep passes (and checks) as out_dir=; export writes `out=`.
