@@ -304,6 +304,11 @@ class SceneWorker:
                 raise OutputError(f"out_dir={job.out_dir}: not found on Ray node {self.host}; put the outputs on "
                                   "storage that every node mounts at the same path")
             self.engine = InferenceEngine(self.model, settings)
+            # One full batch through the network now: kernel selection and allocator warm-up are then part of the
+            # worker's start, not of its first scene.
+            size = settings.tile_size_px
+            self.model.forward(torch.zeros((settings.batch_size, 3, size, size), dtype=self.engine.dtype,
+                                           device=self.model.device))
         except YardwatchError as err:
             self.error = err
             return
