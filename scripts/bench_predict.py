@@ -44,6 +44,10 @@ CPU_METHODS = ("yardwatch_fp32", "yardwatch_bf16", "yardwatch_onnx", "forward_on
 
 
 def _peak_rss_mb() -> float:
+    """This process's peak RSS. VmHWM, not ru_maxrss: the latter survives exec and would report the parent's."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024.0
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
