@@ -79,6 +79,7 @@ class ScenePlan:
     windows_px: np.ndarray  # (T, 4) int64 col_off, row_off, width, height in scene px
     scale: float  # scene px per model px (1.0 when not resampled)
     normalization: Any
+    aoi_px: Any | None = None  # the AOI in scene px (shapely), when predicting only inside an AOI
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,6 +207,21 @@ def _decode_in_fp32(network: torch.nn.Module) -> None:
     head._yardwatch_fp32_decode = True
 
 
+def aoi_in_scene_px(aoi_path: Path, scene: SceneInfo) -> Any:
+    """The union of the AOI polygons of ``aoi_path`` in the scene's pixel frame."""
+    import shapely
+    from shapely import affinity
+
+    from yardwatch.io.vector import read_vector
+
+    frame = read_vector(aoi_path)
+    if frame.crs is not None and scene.crs is not None:
+        frame = frame.to_crs(scene.crs)
+    inv = ~scene.transform
+    geom = shapely.union_all(frame.geometry.values)
+    return affinity.affine_transform(geom, [inv.a, inv.b, inv.d, inv.e, inv.c, inv.f])
+
+
 class InferenceEngine:
     """Runs a loaded model over scenes in batches. One engine, many scenes; not thread-safe."""
 
@@ -303,16 +319,21 @@ class InferenceEngine:
 
     # -- driver ----------------------------------------------------------------------------------------------
     def plan(self, path: str | Path, *, bands: Sequence[int] | None = None, assume_crs: str | None = None,
-             aoi_px: Any | None = None, scene_id: str | None = None) -> ScenePlan:
-        """Open ``path`` (validating it) and plan its tiles; raises a YardwatchError for a bad scene."""
+             aoi: Path | None = None, scene_id: str | None = None) -> ScenePlan:
+        """Open ``path`` (validating it) and plan its tiles, only those touching ``aoi`` (a vector file) if given.
+
+        Raises:
+            YardwatchError: a bad scene or AOI file.
+        """
         card = self.model.card
         norm_cfg = card.normalization or {}
         chosen = list(bands) if bands else norm_cfg.get("bands")
         scene = open_scene(path, bands=chosen, assume_crs=assume_crs, scene_id=scene_id)
         percentiles = tuple(norm_cfg.get("percentiles", (2.0, 98.0)))
         norm = compute_normalization(path, bands=chosen, percentiles=percentiles)
+        aoi_px = aoi_in_scene_px(aoi, scene) if aoi is not None else None
         plan = plan_scene(scene, self.model, self.settings, aoi_px)
-        return ScenePlan(plan.scene, plan.windows_px, plan.scale, norm)
+        return ScenePlan(plan.scene, plan.windows_px, plan.scale, norm, aoi_px)
 
     def run(self, plans: Sequence[ScenePlan | SceneFailure], progress: Any | None = None
             ) -> Iterator[SceneDetections | SceneFailure]:

@@ -16,7 +16,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 
 from yardwatch.errors import YardwatchError
 from yardwatch.infer.core import InferenceEngine, InferenceSettings, SceneDetections, SceneFailure, ScenePlan
@@ -65,19 +64,26 @@ class PredictSummary:
         return asdict(self)
 
 
-def _aoi_in_scene_px(aoi_path: Path, scene: Any) -> Any:
-    """The union of the AOI polygons in the scene's pixel frame (None if they miss the scene)."""
-    import shapely
-    from shapely import affinity
+def summary_settings(settings: InferenceSettings) -> dict[str, Any]:
+    """The settings as they are written into ``summary.json``."""
+    return {k: v for k, v in asdict(settings).items() if k != "merge"} | {"merge": asdict(settings.merge)}
 
-    from yardwatch.io.vector import read_vector
 
-    frame = read_vector(aoi_path)
-    if frame.crs is not None and scene.crs is not None:
-        frame = frame.to_crs(scene.crs)
-    inv = ~scene.transform
-    geom = shapely.union_all(frame.geometry.values)
-    return affinity.affine_transform(geom, [inv.a, inv.b, inv.d, inv.e, inv.c, inv.f])
+def finish_summary(summary: PredictSummary, out_dir: Path, *, started: float, tiles: int, forward_seconds: float,
+                   megapixels: float, created_out_dir: bool) -> PredictSummary:
+    """Fill the run totals and write ``summary.json``; when every scene failed, write nothing at all."""
+    summary.seconds = time.perf_counter() - started
+    summary.tiles = tiles
+    summary.forward_seconds = forward_seconds
+    summary.tiles_per_s = summary.tiles / summary.seconds if summary.seconds else 0.0
+    summary.megapixels_per_s = megapixels / summary.seconds if summary.seconds else 0.0
+    if summary.scenes and len(summary.failed) == len(summary.scenes):
+        # Nothing was read: leave no trace, the caller reports the failure.
+        if created_out_dir and not any(out_dir.iterdir()):
+            out_dir.rmdir()
+        return summary
+    write_json(out_dir / "summary.json", summary.to_dict())
+    return summary
 
 
 def predict_scenes(scenes: Sequence[SceneRef], weights: str | os.PathLike[str], out_dir: str | os.PathLike[str],
@@ -103,8 +109,7 @@ def predict_scenes(scenes: Sequence[SceneRef], weights: str | os.PathLike[str], 
     out_dir.mkdir(parents=True, exist_ok=True)
     summary = PredictSummary(weights=str(weights), model_sha256=model.sha256, task=card.task,
                              device=str(torch_device), precision=str(engine.dtype).removeprefix("torch."),
-                             settings={k: v for k, v in asdict(settings).items() if k != "merge"}
-                             | {"merge": asdict(settings.merge)})
+                             settings=summary_settings(settings))
     by_index: dict[int, SceneRef] = {}
     aoi_px: dict[str, Any] = {}
     plans: list[ScenePlan | SceneFailure] = []
@@ -115,11 +120,8 @@ def predict_scenes(scenes: Sequence[SceneRef], weights: str | os.PathLike[str], 
             log.info("%s: %s exists, skipping (overwrite=true redoes it)", item.scene_id, target.name)
             continue
         try:
-            plan = engine.plan(item.path, bands=bands, assume_crs=assume_crs, scene_id=item.scene_id)
-            if aoi is not None:
-                aoi_px[item.scene_id] = _aoi_in_scene_px(aoi, plan.scene)
-                plan = engine.plan(item.path, bands=bands, assume_crs=assume_crs, aoi_px=aoi_px[item.scene_id],
-                                   scene_id=item.scene_id)
+            plan = engine.plan(item.path, bands=bands, assume_crs=assume_crs, aoi=aoi, scene_id=item.scene_id)
+            aoi_px[item.scene_id] = plan.aoi_px
             plans.append(plan)
         except YardwatchError as err:
             plans.append(SceneFailure(item.path, err))
@@ -139,27 +141,18 @@ def predict_scenes(scenes: Sequence[SceneRef], weights: str | os.PathLike[str], 
                 log.error("%s", result.error)
                 continue
             item = next(s for s in by_index.values() if s.scene_id == result.scene.scene_id)
-            report = _write_scene(result, item, model, out_dir, fmt, out_crs, aoi_px.get(item.scene_id), quicklook)
+            report = write_scene_detections(result, item, model, out_dir, fmt, out_crs, aoi_px.get(item.scene_id), quicklook)
             summary.scenes.append(report)
             megapixels += result.scene.width * result.scene.height / 1e6
     finally:
         if bar is not None:
             bar.close()
-    summary.seconds = time.perf_counter() - started
-    summary.tiles = engine.stats.tiles
-    summary.forward_seconds = engine.stats.forward_seconds
-    summary.tiles_per_s = summary.tiles / summary.seconds if summary.seconds else 0.0
-    summary.megapixels_per_s = megapixels / summary.seconds if summary.seconds else 0.0
-    if summary.scenes and len(summary.failed) == len(summary.scenes):
-        # Nothing was read: leave no trace, the caller reports the failure.
-        if created_out_dir and not any(out_dir.iterdir()):
-            out_dir.rmdir()
-        return summary
-    _write_json(out_dir / "summary.json", summary.to_dict())
-    return summary
+    return finish_summary(summary, out_dir, started=started, tiles=engine.stats.tiles,
+                          forward_seconds=engine.stats.forward_seconds, megapixels=megapixels,
+                          created_out_dir=created_out_dir)
 
 
-def _write_scene(result: SceneDetections, item: SceneRef, model: LoadedModel, out_dir: Path, fmt: str,
+def write_scene_detections(result: SceneDetections, item: SceneRef, model: LoadedModel, out_dir: Path, fmt: str,
                  out_crs: str | None, aoi_px: Any | None, quicklook: bool) -> SceneReport:
     scene = result.scene
     obb, scores, classes = result.obb_xywhr_px, result.scores, result.class_ids
@@ -184,7 +177,7 @@ def _write_scene(result: SceneDetections, item: SceneRef, model: LoadedModel, ou
                        round(result.seconds, 3), round(result.n_tiles / result.seconds, 2) if result.seconds else 0.0)
 
 
-def _write_json(path: Path, data: dict[str, Any]) -> None:
+def write_json(path: Path, data: dict[str, Any]) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
     tmp.replace(path)

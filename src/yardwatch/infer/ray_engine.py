@@ -27,14 +27,15 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 from yardwatch.errors import ConfigError, ModelError, OutputError, YardwatchError
 from yardwatch.infer.core import InferenceEngine, InferenceSettings, SceneFailure
-from yardwatch.infer.predict import PredictSummary, SceneReport, _aoi_in_scene_px, _write_json, _write_scene
+from yardwatch.infer.predict import (PredictSummary, SceneReport, finish_summary, summary_settings,
+                                     write_scene_detections)
 from yardwatch.io.detections import output_path
 from yardwatch.io.raster import SceneRef
 from yardwatch.models.loader import load_model
@@ -375,11 +376,9 @@ class SceneWorker:
             if self.hook is not None:
                 self.hook("start", item, output_path(job.out_dir, item.scene_id, job.fmt))
             try:
-                plan = engine.plan(item.path, bands=job.bands, assume_crs=job.assume_crs, scene_id=item.scene_id)
-                if job.aoi is not None:
-                    aoi_px[item.scene_id] = _aoi_in_scene_px(job.aoi, plan.scene)
-                    plan = engine.plan(item.path, bands=job.bands, assume_crs=job.assume_crs,
-                                       aoi_px=aoi_px[item.scene_id], scene_id=item.scene_id)
+                plan = engine.plan(item.path, bands=job.bands, assume_crs=job.assume_crs, aoi=job.aoi,
+                                   scene_id=item.scene_id)
+                aoi_px[item.scene_id] = plan.aoi_px
             except YardwatchError as err:
                 call.finish(SceneOutcome(SceneReport(item.scene_id, str(item.path), "failed", error=str(err))))
                 continue
@@ -394,7 +393,7 @@ class SceneWorker:
                                                      error=str(result.error))))
                 continue
             call = waiting[result.scene.scene_id]
-            report = _write_scene(result, call.item, self.model, job.out_dir, job.fmt, job.out_crs,
+            report = write_scene_detections(result, call.item, self.model, job.out_dir, job.fmt, job.out_crs,
                                   aoi_px.get(call.item.scene_id), job.quicklook)
             if self.hook is not None:
                 self.hook("written", call.item, Path(report.output or ""))
@@ -422,10 +421,6 @@ def _report_from_output(item: SceneRef, target: Path, fmt: str, class_names: Seq
     names = frame["class_name"] if "class_name" in frame.columns else pd.Series([], dtype=object)
     counts = {name: int((names == name).sum()) for name in class_names}
     return SceneReport(item.scene_id, str(item.path), "ok", str(target), counts, int(len(names)))
-
-
-def _summary_settings(settings: InferenceSettings) -> dict[str, Any]:
-    return {k: v for k, v in asdict(settings).items() if k != "merge"} | {"merge": asdict(settings.merge)}
 
 
 def node_cpus(ray: Any) -> list[float]:
@@ -673,16 +668,8 @@ def predict_scenes_ray(scenes: Sequence[SceneRef], weights: str | os.PathLike[st
             if owns_ray:
                 ray.shutdown()
     summary = PredictSummary(weights=str(weights), model_sha256=model.sha256, task=model.card.task,
-                             device=worker_device, precision=precision, settings=_summary_settings(settings))
+                             device=worker_device, precision=precision, settings=summary_settings(settings))
     summary.scenes = [state.reports[item.scene_id] for item in scenes if item.scene_id in state.reports]
-    summary.seconds = time.perf_counter() - started
-    summary.tiles = state.tiles
-    summary.forward_seconds = state.forward_seconds
-    summary.tiles_per_s = summary.tiles / summary.seconds if summary.seconds else 0.0
-    summary.megapixels_per_s = state.megapixels / summary.seconds if summary.seconds else 0.0
-    if summary.scenes and len(summary.failed) == len(summary.scenes):
-        if created_out_dir and not any(out_path.iterdir()):
-            out_path.rmdir()
-        return summary
-    _write_json(out_path / "summary.json", summary.to_dict())
-    return summary
+    return finish_summary(summary, out_path, started=started, tiles=state.tiles,
+                          forward_seconds=state.forward_seconds, megapixels=state.megapixels,
+                          created_out_dir=created_out_dir)
