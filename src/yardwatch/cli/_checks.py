@@ -60,6 +60,14 @@ def existing_file(cfg: Any, key: str, *, optional: bool = False) -> Path | None:
     return path
 
 
+def folder(cfg: Any, key: str, what: str) -> Path:
+    """Read ``cfg[key]`` as an existing folder (``what`` says what it should hold, for the message)."""
+    path = existing_file(cfg, key)
+    if not path.is_dir():
+        raise InputError(f"{key}={path}: is a file, not a folder; point {key} at the folder of {what}")
+    return path
+
+
 def output_dir(cfg: Any, key: str = "out_dir") -> Path:
     """Read ``cfg[key]`` as a folder that exists or can be made, and that this process can write to."""
     value = cfg.get(key)

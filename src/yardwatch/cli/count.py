@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Any
 
 from yardwatch.cli import _checks
-from yardwatch.cli.evaluate import folder
 from yardwatch.errors import ConfigError
 
 
@@ -38,7 +37,7 @@ def run(cfg: Any) -> None:
     """Validate the config, count, print the series per site and where the files went."""
     from yardwatch.analytics.counting import count_detections, series_table
 
-    detections = folder(cfg, "detections", "detection files (yardwatch predict out_dir)")
+    detections = _checks.folder(cfg, "detections", "detection files (yardwatch predict out_dir)")
     aoi = _checks.existing_file(cfg, "aoi")
     catalog = _checks.existing_file(cfg, "catalog")
     out_dir = _checks.output_dir(cfg, "out_dir") if cfg.get("out_dir") not in (None, "") else None

@@ -2,19 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from yardwatch.cli import _checks
-from yardwatch.errors import ConfigError, InputError
-
-
-def folder(cfg: Any, key: str, what: str) -> Path:
-    """Read ``cfg[key]`` as an existing folder."""
-    path = _checks.existing_file(cfg, key)
-    if not path.is_dir():
-        raise InputError(f"{key}={path}: is a file, not a folder; point {key} at the folder of {what}")
-    return path
+from yardwatch.errors import ConfigError
 
 
 def number_list(cfg: Any, key: str, length: int, *, integer: bool = False) -> list[float]:
@@ -36,8 +27,8 @@ def run(cfg: Any) -> None:
     """Validate the config, evaluate, print the table and where the files went."""
     from yardwatch.eval.metrics import IOU_TYPE_CHOICES, evaluate_predictions, format_metrics_table
 
-    predictions = folder(cfg, "predictions", "detection files (yardwatch predict out_dir)")
-    labels = folder(cfg, "labels", "<scene_id>.geojson label files")
+    predictions = _checks.folder(cfg, "predictions", "detection files (yardwatch predict out_dir)")
+    labels = _checks.folder(cfg, "labels", "<scene_id>.geojson label files")
     out_dir = _checks.output_dir(cfg, "out_dir") if cfg.get("out_dir") not in (None, "") else predictions
     result = evaluate_predictions(
         predictions, labels, out_dir=out_dir,
