@@ -51,11 +51,9 @@ def set_offline_environment() -> None:
 
     Its settings file goes to a yardwatch cache folder so runs never write into the user's config tree.
     """
-    os.environ.setdefault("YOLO_OFFLINE", "1")
-    os.environ.setdefault("YOLO_AUTOINSTALL", "false")
-    os.environ.setdefault("YOLO_VERBOSE", "false")
-    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "yardwatch" / "ultralytics"
-    os.environ.setdefault("YOLO_CONFIG_DIR", str(cache))
+    from yardwatch.models.loader import ensure_offline
+
+    ensure_offline()
 
 
 def _usage() -> str:

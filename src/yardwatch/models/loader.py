@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,8 +23,43 @@ ARCHITECTURES = ("yolov8n", "yolov8s", "yolov8m", "yolo11n", "yolo11s", "yolo11m
 EMBEDDED_CARD_KEY = "yardwatch_model_card"
 
 
+def cpu_threads() -> int:
+    """The number of threads torch should use on the CPU: ``OMP_NUM_THREADS`` when the user set it, else every core
+    this process may run on.
+
+    Why: ultralytics sets ``OMP_NUM_THREADS=1`` when it is imported before torch, and its ``select_device`` calls
+    ``torch.set_num_threads(cpu_count - 1)``. On a 2-core machine both leave torch one thread: CPU training and
+    inference at half speed. :func:`ensure_offline` records the user's own setting before ultralytics can change it.
+    """
+    user = os.environ.get("YARDWATCH_OMP_NUM_THREADS") or ""
+    if user.isdigit() and int(user) > 0:
+        return int(user)
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def use_cpu_threads() -> int:
+    """Give torch :func:`cpu_threads` intra-op threads (undoing ultralytics' one thread); returns the number."""
+    import torch
+
+    threads = cpu_threads()
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+    return threads
+
+
 def ensure_offline() -> None:
-    """Make ultralytics offline before its first import (no downloads, no pip, settings in a cache dir)."""
+    """Make ultralytics offline before its first import (no downloads, no pip, settings in a cache dir).
+
+    Also records the user's ``OMP_NUM_THREADS`` (if any) before ultralytics' import sets it to 1 (see
+    :func:`cpu_threads`).
+    """
+    if "YARDWATCH_OMP_NUM_THREADS" not in os.environ:
+        # once ultralytics is imported, OMP_NUM_THREADS=1 may be its own doing, not the user's: not recorded
+        imported = "ultralytics" in sys.modules
+        os.environ["YARDWATCH_OMP_NUM_THREADS"] = "" if imported else os.environ.get("OMP_NUM_THREADS", "")
     os.environ.setdefault("YOLO_OFFLINE", "1")
     os.environ.setdefault("YOLO_AUTOINSTALL", "false")
     os.environ.setdefault("YOLO_VERBOSE", "false")
@@ -143,6 +179,8 @@ def load_model(weights: str | os.PathLike[str], device: Any = "cpu", *, half: bo
     if task != card.task:
         raise ModelError(f"weights={path}: network task {task} disagrees with model card task {card.task}")
     device = torch.device(device)
+    if device.type == "cpu":
+        use_cpu_threads()
     use_half = device.type == "cuda" if half is None else half
     network = network.to(device).eval()
     if use_half:

@@ -25,7 +25,7 @@ from typing import Any
 from yardwatch import CLASS_NAMES, __version__
 from yardwatch.errors import ConfigError, DeviceError, InputError, ModelError, OutputError
 from yardwatch.models.card import ModelCard, file_sha256, write_card
-from yardwatch.models.loader import EMBEDDED_CARD_KEY, build_yolo, ensure_offline, model_yaml
+from yardwatch.models.loader import EMBEDDED_CARD_KEY, build_yolo, ensure_offline, model_yaml, use_cpu_threads
 from yardwatch.train.augment import AugmentSpec, build_albumentations
 from yardwatch.train.dataset import DatasetInfo, read_dataset
 
@@ -38,14 +38,15 @@ _RUN_FILES = frozenset({"weights", "model_card.json", "metrics.json", "results.c
 # Options of ultralytics' trainer that yardwatch passes through (the `trainer/` config group), with their types.
 TRAINER_OPTIONS: dict[str, type | tuple[type, ...]] = {
     "optimizer": str, "lr0": float, "lrf": float, "momentum": float, "weight_decay": float,
-    "warmup_epochs": float, "cos_lr": bool, "amp": bool, "cache": (bool, str), "plots": bool,
+    "warmup_epochs": float, "warmup_bias_lr": float, "cos_lr": bool, "amp": bool, "cache": (bool, str), "plots": bool,
     "deterministic": bool, "rect": bool, "nbs": int, "val": bool, "save_period": int, "fraction": float,
     "multi_scale": float, "time": float,
 }
 # Ranges of the numeric ones: (low, high, low excluded).
 _TRAINER_RANGES: dict[str, tuple[float, float, bool]] = {
     "lr0": (0.0, 1.0, True), "lrf": (0.0, 1.0, True), "momentum": (0.0, 1.0, False),
-    "weight_decay": (0.0, 1.0, False), "warmup_epochs": (0.0, 1000.0, False), "nbs": (1, 1_000_000, False),
+    "weight_decay": (0.0, 1.0, False), "warmup_epochs": (0.0, 1000.0, False),
+    "warmup_bias_lr": (0.0, 1.0, False), "nbs": (1, 1_000_000, False),
     "save_period": (-1, 1_000_000, False), "fraction": (0.0, 1.0, True), "multi_scale": (0.0, 1.0, False),
     "time": (0.0, 10_000.0, True),
 }
@@ -368,6 +369,8 @@ def train_detector(config: TrainConfig) -> TrainResult:
         for event in ("on_train_epoch_start", "on_train_epoch_end", "on_fit_epoch_end"):
             yolo.add_callback(event, getattr(timer, event))
         yolo.add_callback("on_pretrain_routine_start", install_offline_patches)
+        if device == "cpu":  # after ultralytics' select_device, which leaves one thread on a 2-core machine
+            yolo.add_callback("on_pretrain_routine_start", lambda _trainer: use_cpu_threads())
         install_offline_patches()
         if config.resume:
             yolo.train(resume=True, device=device, workers=config.workers)
