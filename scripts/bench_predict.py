@@ -3,8 +3,10 @@
 
 One run, side by side, each method in its own subprocess (so peak memory is its own):
 
-* ``yardwatch fp32`` / ``yardwatch bf16`` / ``yardwatch onnx``: the batched core (``predict_scenes``).
-* ``forward only``: the bare network on the same tiles, already in memory (the floor for end-to-end time).
+* ``yardwatch fp32`` / ``yardwatch bf16`` / ``yardwatch onnx``: the batched core (``predict_scenes``), reader
+  ``auto``; ``yardwatch fp32 thread``: the same with the background reader thread forced on.
+* ``forward only`` / ``forward only bf16``: the bare network as yardwatch runs it (fused, channels-last) on the same
+  tiles, already in memory and converted (the floor for end-to-end time).
 * ``sahi b1`` / ``sahi b8``: ``sahi.predict.get_sliced_prediction`` given the file path, same slice size and
   overlap, ``perform_standard_pred=False``; the better of the two is SAHI's figure.
 * ``ultralytics loop``: ``YOLO.predict`` over pre-cut tile files (cutting not timed), no seam merge.
@@ -39,7 +41,7 @@ os.environ.setdefault("YOLO_VERBOSE", "false")
 
 from _benchdoc import machine_description, markdown_table, write_section  # noqa: E402
 
-CPU_METHODS = ("yardwatch_fp32", "yardwatch_bf16", "yardwatch_onnx", "forward_only", "forward_only_bf16", "sahi_b1",
+CPU_METHODS = ("yardwatch_fp32", "yardwatch_fp32_thread", "yardwatch_bf16", "yardwatch_onnx", "forward_only", "forward_only_bf16", "sahi_b1",
                "sahi_b8", "ultralytics_loop")
 
 
@@ -115,11 +117,12 @@ def worker(method: str, scene: Path, weights: Path, out_dir: Path, batch: int, d
     result: dict = {"method": method}
     if method.startswith("yardwatch") or method.startswith("gpu"):
         precision = {"yardwatch_bf16": "bf16"}.get(method, "fp32" if device == "cpu" else "fp16")
+        reader = "thread" if method.endswith("_thread") else "auto"
         path = weights.with_suffix(".onnx") if method == "yardwatch_onnx" else weights
         model = load_model(path, device)
         base = _current_rss_mb()
         settings = InferenceSettings(tile_size_px=tile, overlap_px=overlap, batch_size=batch, conf=conf,
-                                     precision=precision)
+                                     precision=precision, reader=reader)
         start = time.perf_counter()
         summary = predict_scenes([SceneRef(scene.stem, scene)], path, out_dir, device=device,
                                  settings=settings, overwrite=True, model=model)

@@ -57,7 +57,7 @@ def _engine(cfg: Any, engine: str) -> Any:
 
 
 def run(cfg: Any) -> None:
-    from yardwatch.infer.core import PRECISIONS, InferenceSettings
+    from yardwatch.infer.core import PRECISIONS, READERS, InferenceSettings
     from yardwatch.infer.merge import MergeSettings
     from yardwatch.io.raster import find_scenes
     from yardwatch.io.detections import FORMATS
@@ -73,6 +73,7 @@ def run(cfg: Any) -> None:
     overlap = _checks.number(cfg, "overlap_px", lo=0, integer=True, optional=True)
     fmt = _checks.choice(cfg, "format", tuple(FORMATS))
     precision = _checks.choice(cfg, "precision", PRECISIONS)
+    reader = _checks.choice(cfg, "reader", READERS)
     engine = _checks.choice(cfg, "engine", ("local", "ray"))
     classes = _classes(cfg.classes)
     out_crs = None if str(cfg.crs).lower() == "scene" else str(cfg.crs)
@@ -106,7 +107,8 @@ def run(cfg: Any) -> None:
         raise InputError(f"scenes={scenes[0].path}: file not found; check the path")
     settings = InferenceSettings(tile_size_px=tile, overlap_px=overlap, batch_size=batch_size, conf=conf,
                                  iou=iou, classes=classes, merge=MergeSettings(iou=merge_iou, ios=merge_ios),
-                                 resample=bool(cfg.resample), precision=precision)
+                                 resample=bool(cfg.resample), precision=precision,
+                                 reader=reader)
     quicklook = is_demo if cfg.quicklook is None else bool(cfg.quicklook)
     summary = predict(scenes, weights, out_dir, device=str(cfg.device), settings=settings, fmt=fmt,
                              out_crs=out_crs, overwrite=bool(cfg.overwrite), aoi=aoi, bands=bands,
