@@ -41,8 +41,8 @@ os.environ.setdefault("YOLO_VERBOSE", "false")
 
 from _benchdoc import machine_description, markdown_table, write_section  # noqa: E402
 
-CPU_METHODS = ("yardwatch_fp32", "yardwatch_fp32_thread", "yardwatch_bf16", "yardwatch_onnx", "forward_only", "forward_only_bf16", "sahi_b1",
-               "sahi_b8", "ultralytics_loop")
+CPU_METHODS = ("yardwatch_fp32", "yardwatch_fp32_thread", "yardwatch_bf16", "yardwatch_onnx", "forward_only",
+               "forward_only_bf16", "sahi_b1", "sahi_b8", "ultralytics_loop")
 
 
 def _same_threads_for_ultralytics(threads: int) -> None:
