@@ -31,7 +31,8 @@ import torch
 from yardwatch.errors import ConfigError, YardwatchError
 from yardwatch.infer.decode import decode_batch
 from yardwatch.infer.merge import MergeSettings, merge_seams
-from yardwatch.io.raster import SceneInfo, compute_normalization, iter_tile_arrays, open_scene
+from yardwatch.io.raster import (STRIP_READ_CACHE_BYTES, SceneInfo, compute_normalization, iter_tile_arrays,
+                                 open_scene, reading_order)
 from yardwatch.models.loader import LoadedModel, cpu_threads
 from yardwatch.tiling import make_tile_grid
 
@@ -163,6 +164,9 @@ def plan_scene(scene: SceneInfo, model: LoadedModel, settings: InferenceSettings
     tile_scene = max(1, round(settings.tile_size_px * scale))
     overlap_scene = min(tile_scene - 1, round(settings.overlap_px * scale))
     windows = make_tile_grid(scene.width, scene.height, tile_scene, overlap_scene)
+    # Row-major within chunks a few thousand px wide: the reader's strip then spans a chunk, not the scene, so
+    # its memory is the same for an 8k and a 64k wide scene.
+    windows = [windows[i] for i in reading_order(windows, scene.block_shape[1])]
     arr = np.array([[w.col_off, w.row_off, w.width, w.height] for w in windows], dtype=np.int64).reshape(-1, 4)
     if aoi_px is not None and len(arr):
         import shapely
@@ -269,7 +273,7 @@ class InferenceEngine:
                 yield ("fail", index, plan)
                 continue
             try:
-                with rasterio.open(plan.scene.path) as src:
+                with rasterio.Env(GDAL_CACHEMAX=STRIP_READ_CACHE_BYTES), rasterio.open(plan.scene.path) as src:
                     yield ("start", index, plan)
                     windows = [Window(*w) for w in plan.windows_px.tolist()]
                     shape = None if plan.scale == 1.0 else (tile, tile)

@@ -38,6 +38,10 @@ RASTER_SUFFIXES = (".tif", ".tiff", ".vrt", ".jp2", ".img", ".png", ".jpg", ".jp
 DEFAULT_PERCENTILES = (2.0, 98.0)
 
 READ_CHUNK_PX = 8192
+# GDAL's block cache while the strip reader runs: it decodes each block once, so a small cache suffices, and a
+# capped one keeps memory flat as scenes grow (GDAL's default, 5 % of RAM, is filled by one big scene: +600 MB at
+# 16384 px measured by scripts/bench_predict.py before the cap). Use ``rasterio.Env(GDAL_CACHEMAX=...)``.
+STRIP_READ_CACHE_BYTES = 64 * 2**20
 """Width of the column chunks :func:`reading_order` walks, so strip memory does not grow with the scene width."""
 
 # How many pixels (per band) the normalisation statistics are computed from: a 2048x2048 sample is plenty for
