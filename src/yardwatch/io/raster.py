@@ -605,11 +605,18 @@ def resample_raw(data: np.ndarray, valid: np.ndarray, out_shape: tuple[int, int]
 
 
 @functools.lru_cache(maxsize=32)
+@functools.lru_cache(maxsize=64)
 def _stretch_lut(dtype: str, low: float, high: float) -> tuple[np.ndarray, int]:
-    """Lookup table for an integer dtype of at most 16 bits: value - offset -> uint8."""
+    """Lookup table for an integer dtype of at most 16 bits: value - offset -> uint8.
+
+    Cached: a scene's tiles share their bands' stretch, and building a 65536-entry table per band and tile cost
+    about 3 ms a tile on 16-bit scenes. The table is returned read-only, as it is shared.
+    """
     info = np.iinfo(np.dtype(dtype))
     values = np.arange(info.min, info.max + 1, dtype=np.float64)
-    return _stretch(values, low, high), int(info.min)
+    lut = _stretch(values, low, high)
+    lut.flags.writeable = False
+    return lut, int(info.min)
 
 
 def _stretch(values: np.ndarray, low: float, high: float) -> np.ndarray:
