@@ -3,8 +3,10 @@
 
 One run, side by side, each method in its own subprocess (so peak memory is its own):
 
-* ``yardwatch fp32`` / ``yardwatch bf16`` / ``yardwatch onnx``: the batched core (``predict_scenes``).
-* ``forward only``: the bare network on the same tiles, already in memory (the floor for end-to-end time).
+* ``yardwatch fp32`` / ``yardwatch bf16`` / ``yardwatch onnx``: the batched core (``predict_scenes``), reader
+  ``auto``; ``yardwatch fp32 thread``: the same with the background reader thread forced on.
+* ``forward only`` / ``forward only bf16``: the bare network as yardwatch runs it (fused, channels-last) on the same
+  tiles, already in memory and converted (the floor for end-to-end time).
 * ``sahi b1`` / ``sahi b8``: ``sahi.predict.get_sliced_prediction`` given the file path, same slice size and
   overlap, ``perform_standard_pred=False``; the better of the two is SAHI's figure.
 * ``ultralytics loop``: ``YOLO.predict`` over pre-cut tile files (cutting not timed), no seam merge.
@@ -39,8 +41,19 @@ os.environ.setdefault("YOLO_VERBOSE", "false")
 
 from _benchdoc import machine_description, markdown_table, write_section  # noqa: E402
 
-CPU_METHODS = ("yardwatch_fp32", "yardwatch_bf16", "yardwatch_onnx", "forward_only", "sahi_b1", "sahi_b8",
-               "ultralytics_loop")
+CPU_METHODS = ("yardwatch_fp32", "yardwatch_fp32_thread", "yardwatch_bf16", "yardwatch_onnx", "forward_only",
+               "forward_only_bf16", "sahi_b1", "sahi_b8", "ultralytics_loop")
+
+
+def _same_threads_for_ultralytics(threads: int) -> None:
+    """Give ultralytics' predictor (used by SAHI and the plain loop) the threads yardwatch gets.
+
+    ultralytics' ``select_device`` calls ``torch.set_num_threads(min(8, cpu_count - 1))`` when it sets up a
+    predictor: one thread on a 2-core machine. Left alone, SAHI and the loop would run on half the cores.
+    """
+    import ultralytics.utils.torch_utils as torch_utils
+
+    torch_utils.NUM_THREADS = threads
 
 
 def _peak_rss_mb() -> float:
@@ -93,7 +106,9 @@ def worker(method: str, scene: Path, weights: Path, out_dir: Path, batch: int, d
     from yardwatch.io.raster import SceneRef
     from yardwatch.models.loader import load_model
 
-    torch.set_num_threads(os.cpu_count() or 1)
+    threads = len(os.sched_getaffinity(0))
+    torch.set_num_threads(threads)
+    _same_threads_for_ultralytics(threads)
     card_model = load_model(weights, "cpu")
     card = card_model.card
     tile, overlap = card.tile_size_px, card.overlap_px
@@ -102,29 +117,38 @@ def worker(method: str, scene: Path, weights: Path, out_dir: Path, batch: int, d
     result: dict = {"method": method}
     if method.startswith("yardwatch") or method.startswith("gpu"):
         precision = {"yardwatch_bf16": "bf16"}.get(method, "fp32" if device == "cpu" else "fp16")
+        reader = "thread" if method.endswith("_thread") else "auto"
         path = weights.with_suffix(".onnx") if method == "yardwatch_onnx" else weights
         model = load_model(path, device)
         base = _current_rss_mb()
         settings = InferenceSettings(tile_size_px=tile, overlap_px=overlap, batch_size=batch, conf=conf,
-                                     precision=precision)
+                                     precision=precision, reader=reader)
         start = time.perf_counter()
         summary = predict_scenes([SceneRef(scene.stem, scene)], path, out_dir, device=device,
                                  settings=settings, overwrite=True, model=model)
         result.update(seconds=time.perf_counter() - start, tiles=summary.tiles,
                       forward_seconds=summary.forward_seconds, base_rss_mb=base)
-    elif method == "forward_only":
+    elif method.startswith("forward_only"):
+        # The network as yardwatch runs it (fused, channels-last, the same input dtype), on tiles already in memory
+        # and already converted: the floor under yardwatch's end-to-end time.
+        from yardwatch.infer.core import InferenceEngine
+
+        precision = "bf16" if method == "forward_only_bf16" else ("fp32" if device == "cpu" else "fp16")
         model = load_model(weights, device)
+        engine = InferenceEngine(model, InferenceSettings(tile_size_px=tile, overlap_px=overlap, batch_size=batch,
+                                                          precision=precision))
         tiles, _ = _load_tiles(scene, tile, overlap)
+        batches = [engine._to_device(tiles[i:i + batch]) for i in range(0, len(tiles), batch)]
+        del tiles
+        model.forward(batches[0])  # warm-up (oneDNN builds its kernels on the first call): the floor is steady state
         base = _current_rss_mb()
         start = time.perf_counter()
-        for i in range(0, len(tiles), batch):
-            x = torch.from_numpy(np.stack(tiles[i:i + batch])).to(device).permute(0, 3, 1, 2).float().div_(255)
-            if device != "cpu":
-                x = x.half()
+        for x in batches:
             model.forward(x)
         if device != "cpu":
             torch.cuda.synchronize()
-        result.update(seconds=time.perf_counter() - start, tiles=len(tiles), base_rss_mb=base)
+        result.update(seconds=time.perf_counter() - start, tiles=sum(len(x) for x in batches), base_rss_mb=base,
+                      threads=torch.get_num_threads())
         return result | {"peak_rss_mb": _peak_rss_mb()}
     elif method.startswith("sahi"):
         from sahi import AutoDetectionModel
@@ -180,7 +204,7 @@ def worker(method: str, scene: Path, weights: Path, out_dir: Path, batch: int, d
         result.update(seconds=seconds, tiles=len(files), base_rss_mb=base)
     else:
         raise SystemExit(f"unknown method {method}")
-    return result | {"peak_rss_mb": _peak_rss_mb()}
+    return result | {"peak_rss_mb": _peak_rss_mb(), "threads": torch.get_num_threads()}
 
 
 def _sahi_to_obb(predictions: list, task: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -309,19 +333,27 @@ def main() -> None:
         out_dir = work / "out" / key
         print(f"running {key} ...", flush=True)
         res = _spawn(method, scene, weights, out_dir, batch, device)
-        if "error" not in res and method != "forward_only":
+        if "error" not in res and not method.startswith("forward_only"):
             res["map50"] = _scene_map50(out_dir, labels)
         results[key] = res
-    forward = results.get("forward_only", {}).get("seconds")
+
+    def floor(key: str) -> float | None:
+        """The forward-only time that ``key`` is compared with: same precision, same device."""
+        name = "forward_only_bf16" if "bf16" in key else "forward_only"
+        name += key[key.index("@"):] if "@" in key else ""
+        return results.get(name, {}).get("seconds")
+
     for key, res in results.items():
         if "error" in res:
-            rows.append((key, "failed: " + res["error"][:60], "", "", "", "", ""))
+            rows.append((key, "failed: " + res["error"][:60], "", "", "", "", "", ""))
             continue
         secs = res["seconds"]
         extra = res["peak_rss_mb"] - res["base_rss_mb"]
-        ratio = f"{secs / forward:.2f}x" if forward and key != "forward_only" else ""
-        rows.append((key, round(secs, 1), round(megapixels / secs, 2), round(res["peak_rss_mb"]),
-                     round(extra), "" if res.get("map50") is None else round(res["map50"], 3), ratio))
+        forward = floor(key)
+        ratio = f"{secs / forward:.2f}x" if forward and not key.startswith("forward_only") else ""
+        rows.append((key, round(secs, 1), round(megapixels / secs, 2), res.get("threads", ""),
+                     round(res["peak_rss_mb"]), round(extra), "" if res.get("map50") is None else
+                     round(res["map50"], 3), ratio))
     sahi = [results[k]["seconds"] for k in ("sahi_b1", "sahi_b8") if k in results and "error" not in results[k]]
     speedups = []
     if sahi:
@@ -338,8 +370,8 @@ def main() -> None:
                 memory_rows.append((f"{size}x{size}", round(res["peak_rss_mb"] - res["base_rss_mb"]),
                                     round(res["seconds"], 1)))
     merges = merge_timings()
-    header = ("method", "seconds", "MP/s", "peak RSS MB", "extra RSS over model MB", "scene mAP50",
-              "time / forward-only")
+    header = ("method", "seconds", "MP/s", "torch threads", "peak RSS MB", "extra RSS over model MB", "scene mAP50",
+              "time / forward-only (same precision)")
     table = markdown_table(header, rows)
     text = [f"Scene {args.size}x{args.size} px synthetic (seed {args.seed}, {card.gsd_m} m), weights "
             f"`{weights.name}` ({card.task}, tile {card.tile_size_px} px, overlap {card.overlap_px} px), "

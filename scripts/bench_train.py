@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bench_train: {args.data} not found; run scripts/train_demo.py first or pass --data", file=sys.stderr)
         return 2
     set_offline_environment()
-    from yardwatch.train.offline import provide_local_font
+    from yardwatch.models.offline import provide_local_font
 
     provide_local_font()  # both commands then find the plotting font instead of trying a download
     env = dict(os.environ)

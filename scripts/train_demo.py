@@ -191,16 +191,10 @@ def all_tiles_as_val(data: Path, out: Path) -> Path:
 
 def evaluate_tiles(weights: Path, data: Path, *, imgsz: int, batch: int, task: str) -> dict[str, Any]:
     """ultralytics' validator over every tile of ``data``'s val split: mAP50 overall and per class."""
-    from yardwatch.models.loader import ensure_offline
+    from yardwatch.models.training import validate
 
-    ensure_offline()
-    from ultralytics import YOLO
-
-    from yardwatch.train.offline import provide_local_font
-
-    provide_local_font()
-    metrics = YOLO(str(weights), task=task).val(data=str(data), imgsz=imgsz, batch=batch, device="cpu",
-                                                split="val", plots=False, verbose=False, workers=0)
+    metrics = validate(str(weights), task, data=str(data), imgsz=imgsz, batch=batch, device="cpu", split="val",
+                       plots=False, verbose=False, workers=0)
     per_class = {str(row["Class"]): {"mAP50": float(row["mAP50"]), "mAP50-95": float(row["mAP50-95"]),
                                      "instances": int(row["Instances"])} for row in metrics.summary()}
     overall = {k.split("/")[-1].removesuffix("(B)"): float(v) for k, v in metrics.results_dict.items()}

@@ -34,12 +34,14 @@ def seam_scene(tmp_path):
     return write_scene(tmp_path / "seams.tif", image)
 
 
+@pytest.mark.parametrize("reader", ["thread", "inline"])
 @pytest.mark.parametrize("task", ["detect", "obb"])
-def test_objects_across_seams_come_out_once(task, seam_scene, tmp_path) -> None:
+def test_objects_across_seams_come_out_once(task, reader, seam_scene, tmp_path) -> None:
     model = fake_model(task)
     out = tmp_path / "pred"
+    settings = InferenceSettings(tile_size_px=128, overlap_px=32, batch_size=5, iou=0.5, reader=reader)
     summary = predict_scenes([SceneRef("seams", seam_scene)], "fake.pt", out, device="cpu", model=model,
-                             settings=InferenceSettings(tile_size_px=128, overlap_px=32, batch_size=5, iou=0.5))
+                             settings=settings)
     assert summary.scenes[0].status == "ok"
     assert summary.tiles == 16
     frame = json.loads((out / "seams.geojson").read_text())
@@ -100,13 +102,14 @@ def test_lonlat_output_matches_gdal_reference(shared_data, tmp_path) -> None:
             assert ll.centroid.y == pytest.approx(p["lat"], abs=1e-7)
 
 
-def test_bad_scene_in_archive_is_reported_and_others_finish(seam_scene, tmp_path) -> None:
+@pytest.mark.parametrize("reader", ["thread", "inline"])
+def test_bad_scene_in_archive_is_reported_and_others_finish(reader, seam_scene, tmp_path) -> None:
     bad = tmp_path / "corrupt.tif"
     bad.write_bytes(b"II*\x00not really a tiff")
     out = tmp_path / "pred"
     summary = predict_scenes([SceneRef("corrupt", bad), SceneRef("seams", seam_scene)], "fake.pt", out,
                              device="cpu", model=fake_model("obb"),
-                             settings=InferenceSettings(tile_size_px=128, overlap_px=32))
+                             settings=InferenceSettings(tile_size_px=128, overlap_px=32, reader=reader))
     status = {s.scene_id: s.status for s in summary.scenes}
     assert status == {"corrupt": "failed", "seams": "ok"}
     assert "corrupt.tif" in summary.failed[0].error
@@ -115,3 +118,45 @@ def test_bad_scene_in_archive_is_reported_and_others_finish(seam_scene, tmp_path
     again = predict_scenes([SceneRef("seams", seam_scene)], "fake.pt", out, device="cpu", model=fake_model("obb"),
                            settings=InferenceSettings(tile_size_px=128, overlap_px=32))
     assert [s.status for s in again.scenes] == ["skipped"]
+
+
+def test_reader_auto_reads_inline_when_torch_takes_every_core(monkeypatch) -> None:
+    """A background reader on a CPU whose cores all run convolutions only slows them; with a core free it helps."""
+    import torch
+
+    from yardwatch.infer import core
+    from yardwatch.infer.core import InferenceEngine
+
+    engine = InferenceEngine(fake_model("obb"), InferenceSettings(tile_size_px=128, overlap_px=32))
+    monkeypatch.setattr(core, "cpu_threads", lambda: 4)
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 4)
+    assert not engine._uses_reader_thread()
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 3)
+    assert engine._uses_reader_thread()
+    forced = InferenceEngine(fake_model("obb"), InferenceSettings(tile_size_px=128, overlap_px=32, reader="thread"))
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 4)
+    assert forced._uses_reader_thread()
+
+
+def test_unknown_reader_is_refused() -> None:
+    from yardwatch.errors import ConfigError
+    from yardwatch.infer.core import InferenceEngine
+
+    with pytest.raises(ConfigError, match="reader='async' is not one of auto, thread, inline"):
+        InferenceEngine(fake_model("obb"), InferenceSettings(tile_size_px=128, overlap_px=32, reader="async"))
+
+
+def test_wide_scene_windows_are_planned_in_chunks(tmp_path) -> None:
+    """Tiles of a scene wider than the reader's chunk come row-major inside each chunk, so the strip the reader
+    holds spans a chunk, not the scene; the windows still cover the same grid."""
+    from yardwatch.infer.core import plan_scene
+    from yardwatch.io.raster import open_scene
+    from yardwatch.tiling import make_tile_grid
+
+    path = write_scene(tmp_path / "wide.tif", np.zeros((3, 256, 12288), np.uint8))
+    plan = plan_scene(open_scene(path), fake_model("obb"), InferenceSettings(tile_size_px=128, overlap_px=32))
+    grid = {(w.col_off, w.row_off) for w in make_tile_grid(12288, 256, 128, 32)}
+    assert {(int(c), int(r)) for c, r, _, _ in plan.windows_px} == grid
+    cols = plan.windows_px[:, 0]
+    first_chunk = np.flatnonzero(cols >= 8192)[0]  # every tile left of the chunk boundary comes first
+    assert (cols[:first_chunk] < 8192).all() and (cols[first_chunk:] >= 8192).all()

@@ -96,7 +96,7 @@ def ddp_launch(monkeypatch, tmp_path) -> tuple[TrainConfig, dict]:
 
 
 def test_four_gpu_run_launches_ddp_workers_with_the_run_config(ddp_launch) -> None:
-    from yardwatch.train.offline import install_offline_patches
+    from yardwatch.models.offline import install_offline_patches
 
     config, launched = ddp_launch
     cmd = launched["cmd"]

@@ -42,10 +42,23 @@ def demo_scene(out_dir: Path) -> Path:
     return catalog
 
 
+def _engine(cfg: Any, engine: str) -> Any:
+    """The predict function of ``engine``: the local core, or the same call fanned out over Ray workers."""
+    if engine == "local":
+        from yardwatch.infer.predict import predict_scenes
+
+        return predict_scenes
+    from yardwatch.infer.ray_engine import ray_predictor
+
+    return ray_predictor(
+        ray_address=str(cfg.ray_address) if cfg.get("ray_address") else None,
+        num_workers=_checks.number(cfg, "num_workers", lo=1, integer=True, optional=True),
+        num_gpus_per_worker=_checks.number(cfg, "num_gpus_per_worker", lo=0, hi=64, optional=True))
+
+
 def run(cfg: Any) -> None:
-    from yardwatch.infer.core import PRECISIONS, InferenceSettings
+    from yardwatch.infer.core import PRECISIONS, READERS, InferenceSettings
     from yardwatch.infer.merge import MergeSettings
-    from yardwatch.infer.predict import predict_scenes
     from yardwatch.io.raster import find_scenes
     from yardwatch.io.detections import FORMATS
     from yardwatch.models.card import demo_weights_path, find_card, read_card
@@ -60,6 +73,7 @@ def run(cfg: Any) -> None:
     overlap = _checks.number(cfg, "overlap_px", lo=0, integer=True, optional=True)
     fmt = _checks.choice(cfg, "format", tuple(FORMATS))
     precision = _checks.choice(cfg, "precision", PRECISIONS)
+    reader = _checks.choice(cfg, "reader", READERS)
     engine = _checks.choice(cfg, "engine", ("local", "ray"))
     classes = _classes(cfg.classes)
     out_crs = None if str(cfg.crs).lower() == "scene" else str(cfg.crs)
@@ -85,13 +99,7 @@ def run(cfg: Any) -> None:
     bands = None if cfg.bands is None else [int(b) for b in cfg.bands]
     if bands is not None and any(b < 1 for b in bands):
         raise ConfigError(f"bands={bands}: band indexes are 1-based; use e.g. bands=[1,2,3]")
-    if engine == "ray":
-        from yardwatch.infer.ray_engine import ray_predictor
-
-        predict_scenes = ray_predictor(  # same call as the local engine, fanned out over Ray workers
-            ray_address=str(cfg.ray_address) if cfg.get("ray_address") else None,
-            num_workers=_checks.number(cfg, "num_workers", lo=1, integer=True, optional=True),
-            num_gpus_per_worker=_checks.number(cfg, "num_gpus_per_worker", lo=0, hi=64, optional=True))
+    predict = _engine(cfg, engine)
     scenes = find_scenes(demo_scene(out_dir) if is_demo else str(cfg.scenes))
     if not scenes:
         raise InputError(f"scenes={cfg.scenes}: no scenes to predict on")
@@ -99,9 +107,10 @@ def run(cfg: Any) -> None:
         raise InputError(f"scenes={scenes[0].path}: file not found; check the path")
     settings = InferenceSettings(tile_size_px=tile, overlap_px=overlap, batch_size=batch_size, conf=conf,
                                  iou=iou, classes=classes, merge=MergeSettings(iou=merge_iou, ios=merge_ios),
-                                 resample=bool(cfg.resample), precision=precision)
+                                 resample=bool(cfg.resample), precision=precision,
+                                 reader=reader)
     quicklook = is_demo if cfg.quicklook is None else bool(cfg.quicklook)
-    summary = predict_scenes(scenes, weights, out_dir, device=str(cfg.device), settings=settings, fmt=fmt,
+    summary = predict(scenes, weights, out_dir, device=str(cfg.device), settings=settings, fmt=fmt,
                              out_crs=out_crs, overwrite=bool(cfg.overwrite), aoi=aoi, bands=bands,
                              assume_crs=cfg.assume_crs, quicklook=quicklook, progress=bool(cfg.progress))
     for report in summary.scenes:

@@ -31,13 +31,15 @@ import torch
 from yardwatch.errors import ConfigError, YardwatchError
 from yardwatch.infer.decode import decode_batch
 from yardwatch.infer.merge import MergeSettings, merge_seams
-from yardwatch.io.raster import SceneInfo, compute_normalization, iter_tile_arrays, open_scene
-from yardwatch.models.loader import LoadedModel
+from yardwatch.io.raster import (STRIP_READ_CACHE_BYTES, SceneInfo, compute_normalization, iter_tile_arrays,
+                                 open_scene, reading_order)
+from yardwatch.models.loader import LoadedModel, cpu_threads
 from yardwatch.tiling import make_tile_grid
 
 log = logging.getLogger(__name__)
 
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
+READERS = ("auto", "thread", "inline")
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +58,9 @@ class InferenceSettings:
         resample_tolerance: relative GSD difference that triggers resampling.
         precision: auto (fp16 on CUDA, fp32 on CPU), fp32, fp16 (CUDA only) or bf16.
         prefetch_tiles: length of the reader queue (memory bound: this many tiles in flight).
+        reader: ``thread`` reads tiles in a background thread while the network runs, ``inline`` reads them
+            between forward passes, ``auto`` takes the thread on CUDA/MPS and on a CPU where torch leaves a core
+            free, inline otherwise.
     """
 
     tile_size_px: int = 640
@@ -69,6 +74,7 @@ class InferenceSettings:
     resample_tolerance: float = 0.10
     precision: str = "auto"
     prefetch_tiles: int = 32
+    reader: str = "auto"
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +164,9 @@ def plan_scene(scene: SceneInfo, model: LoadedModel, settings: InferenceSettings
     tile_scene = max(1, round(settings.tile_size_px * scale))
     overlap_scene = min(tile_scene - 1, round(settings.overlap_px * scale))
     windows = make_tile_grid(scene.width, scene.height, tile_scene, overlap_scene)
+    # Row-major within chunks a few thousand px wide: the reader's strip then spans a chunk, not the scene, so
+    # its memory is the same for an 8k and a 64k wide scene.
+    windows = [windows[i] for i in reading_order(windows, scene.block_shape[1])]
     arr = np.array([[w.col_off, w.row_off, w.width, w.height] for w in windows], dtype=np.int64).reshape(-1, 4)
     if aoi_px is not None and len(arr):
         import shapely
@@ -232,6 +241,8 @@ class InferenceEngine:
         if settings.overlap_px >= settings.tile_size_px:
             raise ConfigError(f"overlap_px={settings.overlap_px} must be smaller than tile_size_px="
                               f"{settings.tile_size_px}")
+        if settings.reader not in READERS:
+            raise ConfigError(f"reader={settings.reader!r} is not one of {', '.join(READERS)}")
         self.model = model
         self.settings = settings
         self.dtype = _input_dtype(settings.precision, model.device)
@@ -248,8 +259,9 @@ class InferenceEngine:
         self.stats = RunStats()
 
     # -- reader -----------------------------------------------------------------------------------------------
-    def _reader(self, plans: Sequence[tuple[int, ScenePlan | SceneFailure]], out: queue.Queue,
-                stop: threading.Event) -> None:
+    def _read_items(self, plans: Sequence[tuple[int, ScenePlan | SceneFailure]], stop: threading.Event
+                    ) -> Iterator[tuple]:
+        """The reader's messages, in order: ``start``, ``tile`` (one per window), ``end`` per scene, or ``fail``."""
         import rasterio
         from rasterio.windows import Window
 
@@ -258,25 +270,40 @@ class InferenceEngine:
             if stop.is_set():
                 break
             if isinstance(plan, SceneFailure):
-                out.put(("fail", index, plan))
+                yield ("fail", index, plan)
                 continue
             try:
-                with rasterio.open(plan.scene.path) as src:
-                    out.put(("start", index, plan))
+                with rasterio.Env(GDAL_CACHEMAX=STRIP_READ_CACHE_BYTES), rasterio.open(plan.scene.path) as src:
+                    yield ("start", index, plan)
                     windows = [Window(*w) for w in plan.windows_px.tolist()]
                     shape = None if plan.scale == 1.0 else (tile, tile)
                     tiles = iter_tile_arrays(src, windows, plan.normalization, out_shape=shape)
                     for tile_id, (_window, image, _valid) in enumerate(tiles):
                         if stop.is_set():
                             break
-                        out.put(("tile", index, tile_id, image))
-                    out.put(("end", index, len(plan.windows_px)))
+                        yield ("tile", index, tile_id, image)
+                    yield ("end", index, len(plan.windows_px))
             except YardwatchError as err:
-                out.put(("fail", index, SceneFailure(Path(plan.scene.path), err)))
+                yield ("fail", index, SceneFailure(Path(plan.scene.path), err))
             except Exception as err:  # noqa: BLE001 - a scene GDAL cannot decode is reported, the run goes on
                 wrapped = YardwatchError(f"{plan.scene.path}: read failed ({type(err).__name__}: {err})")
-                out.put(("fail", index, SceneFailure(Path(plan.scene.path), wrapped)))
+                yield ("fail", index, SceneFailure(Path(plan.scene.path), wrapped))
+
+    def _reader(self, plans: Sequence[tuple[int, ScenePlan | SceneFailure]], out: queue.Queue,
+                stop: threading.Event) -> None:
+        for item in self._read_items(plans, stop):
+            out.put(item)
         out.put(_END)
+
+    def _uses_reader_thread(self) -> bool:
+        """Whether tiles are read in a background thread (see :attr:`InferenceSettings.reader`)."""
+        if self.settings.reader != "auto":
+            return self.settings.reader == "thread"
+        if self.model.device.type != "cpu":
+            return True
+        # On the CPU a reader thread only helps when torch leaves a core free: otherwise it takes a core from the
+        # convolutions, whose threads then wait for each other at every barrier (measured in bench_predict).
+        return torch.get_num_threads() < cpu_threads()
 
     # -- device ----------------------------------------------------------------------------------------------
     def _to_device(self, tiles: list[np.ndarray]) -> torch.Tensor:
@@ -338,18 +365,24 @@ class InferenceEngine:
     def run(self, plans: Sequence[ScenePlan | SceneFailure], progress: Any | None = None
             ) -> Iterator[SceneDetections | SceneFailure]:
         """Detect over planned scenes, yielding each scene (or its failure) as soon as it is complete."""
-        q: queue.Queue = queue.Queue(maxsize=max(2, self.settings.prefetch_tiles))
         stop = threading.Event()
-        reader = threading.Thread(target=self._reader, args=(list(enumerate(plans)), q, stop),
-                                  name="yardwatch-reader", daemon=True)
-        reader.start()
+        numbered = list(enumerate(plans))
+        reader: threading.Thread | None = None
+        if self._uses_reader_thread():
+            q: queue.Queue = queue.Queue(maxsize=max(2, self.settings.prefetch_tiles))
+            reader = threading.Thread(target=self._reader, args=(numbered, q, stop), name="yardwatch-reader",
+                                      daemon=True)
+            reader.start()
+            items: Iterator[Any] = iter(q.get, _END)
+        else:
+            items = self._read_items(numbered, stop)
         scenes: dict[int, _SceneAccumulator] = {}
         pending: list[tuple[int, int, np.ndarray]] = []
         finished = False
         try:
             while not finished or pending:
                 if not finished:
-                    item = q.get()
+                    item = next(items, _END)
                     if item is _END:
                         finished = True
                     elif item[0] == "start":
@@ -371,12 +404,15 @@ class InferenceEngine:
                     yield self._finish(scenes.pop(index))
         finally:
             stop.set()
-            while reader.is_alive():
+            while reader is not None and reader.is_alive():
                 try:
                     q.get(timeout=0.05)
                 except queue.Empty:
                     pass
-            reader.join()
+            if reader is not None:
+                reader.join()
+            else:
+                items.close()  # type: ignore[attr-defined]  # the inline generator: closes its open scene
 
     def _process(self, batch: list[tuple[int, int, np.ndarray]], scenes: dict[int, _SceneAccumulator]) -> None:
         tile_px = self.settings.tile_size_px

@@ -34,6 +34,7 @@ from yardwatch import CLASS_NAMES
 from yardwatch.errors import ConfigError, LabelError, OutputError
 from yardwatch.io.raster import (
     DEFAULT_PERCENTILES,
+    STRIP_READ_CACHE_BYTES,
     Normalization,
     SceneInfo,
     SceneRef,
@@ -53,9 +54,6 @@ log = logging.getLogger(__name__)
 SPLIT_MODES = ("auto", "scene", "block")
 TILES_CSV_COLUMNS = ("tile_id", "scene_id", "col_off", "row_off", "width", "height", "split", "n_objects",
                      "nodata_frac")
-# GDAL's block cache while writing: the strip reader decodes each block once, so a small cache suffices, and a
-# capped one keeps memory flat as scenes grow (GDAL's default is 5 % of RAM, filled by a big scene).
-_READ_CACHE_BYTES = 64 * 2**20
 _PREFETCH_TILES = 8
 
 
@@ -472,7 +470,7 @@ def _write_scene(job: _SceneJob, progress: Any | None = None) -> _SceneResult:
             _write_geotiff_tile(root / "geotiffs" / tile.split / f"{tile.tile_id}.tif", raw, transform, dtype,
                                 nodata, job.crs)
 
-    with rasterio.Env(GDAL_CACHEMAX=_READ_CACHE_BYTES), open_raster(job.path) as src, \
+    with rasterio.Env(GDAL_CACHEMAX=STRIP_READ_CACHE_BYTES), open_raster(job.path) as src, \
             ThreadPoolExecutor(max_workers=threads, thread_name_prefix="yardwatch-png") as pool:
         order = reading_order([Window(*t.window) for t in job.tiles], src.block_shapes[job.norm.bands[0] - 1][1])
         tiles = [job.tiles[i] for i in order]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from yardwatch.models.loader import ensure_offline
+from yardwatch.models.training import augmented_dataset
 from yardwatch.train.augment import AugmentSpec, build_albumentations
 from yardwatch.train.dataset import read_dataset
 
@@ -63,10 +63,7 @@ def training_samples(data: str | Path, task: str, augment: AugmentSpec, *, imgsz
         seed: seeds python, numpy, torch and albumentations so previews repeat.
         split: the split to read.
     """
-    ensure_offline()
     import torch
-    from ultralytics.cfg import get_cfg
-    from ultralytics.data.build import build_yolo_dataset
 
     dataset = read_dataset(data, task, expected_classes=None)
     random.seed(seed)
@@ -74,10 +71,8 @@ def training_samples(data: str | Path, task: str, augment: AugmentSpec, *, imgsz
     torch.manual_seed(seed)
     overrides = {"task": task, "imgsz": imgsz, "augmentations": build_albumentations(augment.albumentations),
                  **augment.ultralytics}
-    cfg = get_cfg(overrides=overrides)
     data_dict = {**dataset.ultralytics_dict(), "nc": len(dataset.class_names), "channels": 3}
-    folders = [str(f) for f in dataset.splits[split]]
-    yolo_dataset = build_yolo_dataset(cfg, folders, batch=1, data=data_dict, mode="train")
+    yolo_dataset = augmented_dataset(overrides, [str(f) for f in dataset.splits[split]], data_dict)
     samples = []
     for index in range(min(count, len(yolo_dataset))):
         item = yolo_dataset[index]

@@ -25,7 +25,8 @@ from typing import Any
 from yardwatch import CLASS_NAMES, __version__
 from yardwatch.errors import ConfigError, DeviceError, InputError, ModelError, OutputError
 from yardwatch.models.card import ModelCard, file_sha256, write_card
-from yardwatch.models.loader import EMBEDDED_CARD_KEY, build_yolo, ensure_offline, model_yaml, use_cpu_threads
+from yardwatch.models.loader import EMBEDDED_CARD_KEY, build_yolo, ensure_offline, model_yaml
+from yardwatch.models.training import run_training, ultralytics_version, validate
 from yardwatch.train.augment import AugmentSpec, build_albumentations
 from yardwatch.train.dataset import DatasetInfo, read_dataset
 
@@ -297,9 +298,8 @@ def _metrics_summary(metrics: Any, class_names: tuple[str, ...]) -> dict[str, An
 
 def _versions() -> dict[str, str]:
     import torch
-    import ultralytics
 
-    return {"yardwatch": __version__, "ultralytics": ultralytics.__version__, "torch": torch.__version__,
+    return {"yardwatch": __version__, "ultralytics": ultralytics_version(), "torch": torch.__version__,
             "python": platform.python_version()}
 
 
@@ -357,41 +357,27 @@ def train_detector(config: TrainConfig) -> TrainResult:
         if str(config.model).endswith(".pt"):
             _check_finetune_classes(yolo, dataset, str(config.model))
     _prepare_out_dir(config, device)
-    import ultralytics.engine.trainer as trainer_module
-
-    from yardwatch.train.offline import install_offline_patches
-
-    original_check_amp = trainer_module.check_amp
     timer = EpochTimer()
     started = time.perf_counter()
-    try:
-        data_yaml = _write_dataset_yaml(dataset)
-        for event in ("on_train_epoch_start", "on_train_epoch_end", "on_fit_epoch_end"):
-            yolo.add_callback(event, getattr(timer, event))
-        yolo.add_callback("on_pretrain_routine_start", install_offline_patches)
-        if device == "cpu":  # after ultralytics' select_device, which leaves one thread on a 2-core machine
-            yolo.add_callback("on_pretrain_routine_start", lambda _trainer: use_cpu_threads())
-        install_offline_patches()
-        if config.resume:
-            yolo.train(resume=True, device=device, workers=config.workers)
-        else:
-            yolo.train(**ultralytics_train_args(config, data_yaml, imgsz, device))
-    finally:
-        trainer_module.check_amp = original_check_amp
+    data_yaml = _write_dataset_yaml(dataset)
+    if config.resume:
+        train_args: dict[str, Any] = {"resume": True, "device": device, "workers": config.workers}
+    else:
+        train_args = ultralytics_train_args(config, data_yaml, imgsz, device)
+    callbacks = {event: [getattr(timer, event)]
+                 for event in ("on_train_epoch_start", "on_train_epoch_end", "on_fit_epoch_end")}
+    run_training(yolo, train_args, callbacks=callbacks, cpu=device == "cpu")
     wall_seconds = time.perf_counter() - started
     return _finish_run(config, dataset, data_yaml, yolo, imgsz, timer, wall_seconds)
 
 
 def _validate(best: Path, config: TrainConfig, data_yaml: Path, imgsz: int) -> Any:
     """Validate ``best`` on the run's dataset: under DDP the parent process gets no metrics from the workers."""
-    from ultralytics import YOLO
-
     log.info("validating %s (the training processes returned no metrics)", best)
     device = ultralytics_device(config.device).split(",")[0]
-    return YOLO(str(best), task=config.task).val(data=str(data_yaml), imgsz=imgsz,
-                                                 batch=config.batch, device=device, plots=False, verbose=False,
-                                                 workers=config.workers, project=str(config.out_dir),
-                                                 name="val", exist_ok=True)
+    return validate(str(best), config.task, data=str(data_yaml), imgsz=imgsz, batch=config.batch, device=device,
+                    plots=False, verbose=False, workers=config.workers, project=str(config.out_dir), name="val",
+                    exist_ok=True)
 
 
 def _epochs_in_results(out: Path) -> int:
