@@ -110,6 +110,19 @@ def check_flags(counts_dir: Path, spike_date: str) -> list[str]:
     return problems
 
 
+def counting_conf(weights: str | None) -> float:
+    """The railcar score threshold of maximum F1 on the weights' validation split (``metrics.per_class.railcar.
+    f1_max_conf`` in the model card, written by ``yardwatch train``); 0.25 (ultralytics' default) without one.
+
+    A count is only as good as its operating point: at 0.25 the demo model counts 43 railcars on a date that holds 20.
+    """
+    from yardwatch.models.card import demo_weights_path, find_card, read_card
+
+    card_path = find_card(Path(weights) if weights else demo_weights_path())
+    railcar = (read_card(card_path).metrics.get("per_class") or {}).get("railcar") or {} if card_path else {}
+    return float(railcar.get("f1_max_conf") or 0.25)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
@@ -120,6 +133,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--spike", type=int, default=70, help="railcars on the spike date (70)")
     parser.add_argument("--weights", default=None, help="weights for predict (default: the bundled demo model)")
     parser.add_argument("--device", default="auto", help="device for predict (auto)")
+    parser.add_argument("--conf", type=float, default=None,
+                        help="score from which a detection is counted (default: the railcar F1-optimal confidence "
+                             "on the weights' validation split, from their model card; 0.25 when the card has none)")
     parser.add_argument("--skip-synth", action="store_true", help="reuse OUT/catalog.csv and its scenes")
     parser.add_argument("--skip-predict", action="store_true", help="reuse OUT/detections")
     args = parser.parse_args(argv)
@@ -136,7 +152,10 @@ def main(argv: list[str] | None = None) -> int:
         if not args.skip_predict:
             predict = ["predict", f"scenes={catalog}", f"out_dir={detections}", f"device={args.device}"]
             yardwatch(*predict, *([f"weights={args.weights}"] if args.weights else []))
-        yardwatch("count", f"detections={detections}", f"aoi={aoi}", f"catalog={catalog}", f"out_dir={counts}")
+        conf = args.conf if args.conf is not None else counting_conf(args.weights)
+        print(f"counting detections with score >= {conf:.3f}")
+        yardwatch("count", f"detections={detections}", f"aoi={aoi}", f"catalog={catalog}", f"out_dir={counts}",
+                  f"conf={conf:.3f}")
     except (SystemExit, YardwatchError) as stop:
         print(f"demo: {stop}" if isinstance(stop, YardwatchError) else stop, file=sys.stderr)
         return 2

@@ -120,29 +120,11 @@ def test_bad_scene_in_archive_is_reported_and_others_finish(reader, seam_scene, 
     assert [s.status for s in again.scenes] == ["skipped"]
 
 
-def test_reader_auto_reads_inline_when_torch_takes_every_core(monkeypatch) -> None:
-    """A background reader on a CPU whose cores all run convolutions only slows them; with a core free it helps."""
-    import torch
-
-    from yardwatch.infer import core
-    from yardwatch.infer.core import InferenceEngine
-
-    engine = InferenceEngine(fake_model("obb"), InferenceSettings(tile_size_px=128, overlap_px=32))
-    monkeypatch.setattr(core, "cpu_threads", lambda: 4)
-    monkeypatch.setattr(torch, "get_num_threads", lambda: 4)
-    assert not engine._uses_reader_thread()
-    monkeypatch.setattr(torch, "get_num_threads", lambda: 3)
-    assert engine._uses_reader_thread()
-    forced = InferenceEngine(fake_model("obb"), InferenceSettings(tile_size_px=128, overlap_px=32, reader="thread"))
-    monkeypatch.setattr(torch, "get_num_threads", lambda: 4)
-    assert forced._uses_reader_thread()
-
-
 def test_unknown_reader_is_refused() -> None:
     from yardwatch.errors import ConfigError
     from yardwatch.infer.core import InferenceEngine
 
-    with pytest.raises(ConfigError, match="reader='async' is not one of auto, thread, inline"):
+    with pytest.raises(ConfigError, match="reader='async' is not one of thread, inline"):
         InferenceEngine(fake_model("obb"), InferenceSettings(tile_size_px=128, overlap_px=32, reader="async"))
 
 

@@ -293,6 +293,20 @@ def _metrics_summary(metrics: Any, class_names: tuple[str, ...]) -> dict[str, An
         per_class[str(row["Class"])] = {"mAP50": float(row["mAP50"]), "mAP50-95": float(row["mAP50-95"]),
                                         "precision": float(row["Box-P"]), "recall": float(row["Box-R"]),
                                         "images": int(row["Images"]), "instances": int(row["Instances"])}
+    # The operating point: the confidence of maximum F1 on the validation split, per class and over classes
+    # (what a count should use; ultralytics' default 0.25 over-counts a model that is unsure).
+    box = getattr(metrics, "box", None)
+    curves, grid = getattr(box, "f1_curve", None), getattr(box, "px", None)
+    if curves is not None and grid is not None and len(curves):
+        import numpy as np
+
+        curves, grid = np.asarray(curves), np.asarray(grid)
+        index = {int(i): str(n) for i, n in (getattr(metrics, "names", None) or {}).items()}
+        for row_index, class_index in enumerate(getattr(box, "ap_class_index", range(len(curves)))):
+            entry = per_class.get(index.get(int(class_index), ""))
+            if entry is not None and row_index < len(curves):
+                entry["f1_max_conf"] = round(float(grid[int(curves[row_index].argmax())]), 3)
+        overall["f1_max_conf"] = round(float(grid[int(curves.mean(0).argmax())]), 3)
     return {"overall": overall, "per_class": per_class}
 
 
