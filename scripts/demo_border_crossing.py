@@ -7,7 +7,8 @@ Steps (each a ``yardwatch`` command, so the demo exercises the same CLI a user r
 2. The AOI: the yard polygon, written here from the scenes' bounds (the area every scene of the series covers,
    one pixel inside its edge) to ``D/aoi.geojson`` with the catalog's site name.
 3. ``yardwatch predict scenes=D/catalog.csv out_dir=D/detections`` with the bundled demo weights (or ``--weights``).
-4. ``yardwatch count detections=D/detections aoi=D/aoi.geojson catalog=D/catalog.csv out_dir=D/counts``.
+4. ``yardwatch count detections=D/detections aoi=D/aoi.geojson catalog=D/catalog.csv out_dir=D/counts conf=C``, C the
+   railcar F1-optimal confidence of the weights (their model card; ``--conf`` overrides it).
 5. The check: the spike date (the date whose labels hold the most railcars inside the AOI) is flagged, and no
    other date is. Exit status 0 when it holds, 1 when it does not, 2 when a step fails.
 

@@ -334,7 +334,10 @@ def ultralytics_train_args(config: TrainConfig, data_yaml: Path, imgsz: int, dev
         "data": str(data_yaml), "epochs": config.epochs, "imgsz": imgsz, "batch": config.batch,
         "device": device, "workers": config.workers, "seed": config.seed, "patience": config.patience,
         "project": str(config.out_dir.resolve().parent), "name": config.out_dir.name, "exist_ok": True,
-        "pretrained": False, "verbose": False, "amp": device not in ("cpu", "mps"),
+        "verbose": False,
+        # A .pt is fine-tuned from its weights; ultralytics >= 8.4 builds a fresh network when pretrained=False,
+        # so passing False here silently trained every "fine-tune" from scratch (mAP 0.79 -> 0.00).
+        "pretrained": str(config.model).endswith(".pt"), "amp": device not in ("cpu", "mps"),
         "augmentations": build_albumentations(config.augment.albumentations),
     }
     args.update(config.augment.ultralytics)
