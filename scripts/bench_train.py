@@ -126,7 +126,12 @@ def main(argv: list[str] | None = None) -> int:
         write_section("bench_train", "\n".join([
             "## bench_train: `yardwatch train` against plain `yolo train` (`scripts/bench_train.py`)",
             "",
-            f"Machine: {machine_description()} (shared with other jobs). Command: `{command.strip()}`",
+            f"Machine: {machine_description()}; load average (1 min) at the end {os.getloadavg()[0]:.1f}. Command: "
+            f"`{command.strip()}`",
+            "",
+            "Threads: plain `yolo train` runs torch on `min(8, cores - 1)` threads (ultralytics' device selection: one "
+            "thread on 2 cores); `yardwatch train` gives it every core. On a 2-core machine the comparison is "
+            "therefore what a user gets from each command, not yardwatch's bookkeeping overhead alone.",
             "",
             f"Same job for both, each a fresh process: {args.model} {args.task}, imgsz {args.imgsz}, batch "
             f"{args.batch}, {args.epochs} epochs, {n_train} training tiles ({args.fraction:g} of "
