@@ -38,11 +38,12 @@ RASTER_SUFFIXES = (".tif", ".tiff", ".vrt", ".jp2", ".img", ".png", ".jpg", ".jp
 DEFAULT_PERCENTILES = (2.0, 98.0)
 
 READ_CHUNK_PX = 8192
-# GDAL's block cache while the strip reader runs: it decodes each block once, so a small cache suffices, and a
-# capped one keeps memory flat as scenes grow (GDAL's default, 5 % of RAM, is filled by one big scene: +600 MB at
-# 16384 px measured by scripts/bench_predict.py before the cap). Use ``rasterio.Env(GDAL_CACHEMAX=...)``.
-STRIP_READ_CACHE_BYTES = 64 * 2**20
 """Width of the column chunks :func:`reading_order` walks, so strip memory does not grow with the scene width."""
+
+STRIP_READ_CACHE_BYTES = 64 * 2**20
+"""GDAL's block cache while the strip reader runs (``rasterio.Env(GDAL_CACHEMAX=...)``): it decodes each block once,
+so a small cache suffices, and a capped one keeps memory from filling with the scene (GDAL's default is 5 % of RAM:
+predict's extra peak RSS at 16384 px was 1030 MB before the cap, 497-623 MB after, scripts/bench_predict.py)."""
 
 # How many pixels (per band) the normalisation statistics are computed from: a 2048x2048 sample is plenty for
 # a 2-98 % stretch and keeps the read small whatever the scene size.
@@ -605,18 +606,11 @@ def resample_raw(data: np.ndarray, valid: np.ndarray, out_shape: tuple[int, int]
 
 
 @functools.lru_cache(maxsize=32)
-@functools.lru_cache(maxsize=64)
 def _stretch_lut(dtype: str, low: float, high: float) -> tuple[np.ndarray, int]:
-    """Lookup table for an integer dtype of at most 16 bits: value - offset -> uint8.
-
-    Cached: a scene's tiles share their bands' stretch, and building a 65536-entry table per band and tile cost
-    about 3 ms a tile on 16-bit scenes. The table is returned read-only, as it is shared.
-    """
+    """Lookup table for an integer dtype of at most 16 bits: value - offset -> uint8."""
     info = np.iinfo(np.dtype(dtype))
     values = np.arange(info.min, info.max + 1, dtype=np.float64)
-    lut = _stretch(values, low, high)
-    lut.flags.writeable = False
-    return lut, int(info.min)
+    return _stretch(values, low, high), int(info.min)
 
 
 def _stretch(values: np.ndarray, low: float, high: float) -> np.ndarray:
