@@ -104,11 +104,9 @@ def worker(method: str, scene: Path, weights: Path, out_dir: Path, batch: int, d
     from yardwatch.infer.core import InferenceSettings
     from yardwatch.infer.predict import predict_scenes
     from yardwatch.io.raster import SceneRef
-    from yardwatch.models.loader import load_model
+    from yardwatch.models.loader import load_model, use_cpu_threads
 
-    threads = len(os.sched_getaffinity(0))
-    torch.set_num_threads(threads)
-    _same_threads_for_ultralytics(threads)
+    _same_threads_for_ultralytics(use_cpu_threads())
     card_model = load_model(weights, "cpu")
     card = card_model.card
     tile, overlap = card.tile_size_px, card.overlap_px

@@ -66,14 +66,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     from _benchdoc import machine_description, markdown_table, write_section
-    from yardwatch.cli.main import set_offline_environment
+    from yardwatch.models.loader import ensure_offline
     from yardwatch.models.loader import model_yaml
     from yardwatch.train import read_dataset
 
     if not args.data.is_file():
         print(f"bench_train: {args.data} not found; run scripts/train_demo.py first or pass --data", file=sys.stderr)
         return 2
-    set_offline_environment()
+    ensure_offline()
     from yardwatch.models.offline import provide_local_font
 
     provide_local_font()  # both commands then find the plotting font instead of trying a download

@@ -120,7 +120,9 @@ def counting_conf(weights: str | None) -> float:
     from yardwatch.models.card import demo_weights_path, find_card, read_card
 
     card_path = find_card(Path(weights) if weights else demo_weights_path())
-    railcar = (read_card(card_path).metrics.get("per_class") or {}).get("railcar") or {} if card_path else {}
+    if card_path is None:
+        return 0.25
+    railcar = (read_card(card_path).metrics.get("per_class") or {}).get("railcar") or {}
     return float(railcar.get("f1_max_conf") or 0.25)
 
 

@@ -309,9 +309,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("matplotlib").setLevel(logging.WARNING)
-    from yardwatch.cli.main import set_offline_environment
+    from yardwatch.models.loader import ensure_offline
 
-    set_offline_environment()
+    ensure_offline()
     from yardwatch.train import TrainConfig, make_augment_spec, train_detector
 
     command = "python scripts/train_demo.py " + " ".join(sys.argv[1:] if argv is None else argv)

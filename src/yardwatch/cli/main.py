@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from yardwatch.errors import ConfigError, YardwatchError
+from yardwatch.models.loader import ensure_offline
 
 log = logging.getLogger(__name__)
 
@@ -44,16 +45,6 @@ def config_dir() -> Path:
     if packaged.is_dir():
         return packaged
     return Path(__file__).resolve().parents[3] / "configs"
-
-
-def set_offline_environment() -> None:
-    """Keep ultralytics away from the network and from pip, whatever the user's shell says.
-
-    Its settings file goes to a yardwatch cache folder so runs never write into the user's config tree.
-    """
-    from yardwatch.models.loader import ensure_offline
-
-    ensure_offline()
 
 
 def _usage() -> str:
@@ -206,7 +197,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     logging.getLogger("matplotlib").setLevel(logging.WARNING)
-    set_offline_environment()
+    ensure_offline()  # ultralytics off the network and pip, whatever the user's shell says
     try:
         if any(a.split("=")[0] in _HYDRA_FLAGS for a in overrides):
             _guarded(lambda: check_hydra_overrides(command, overrides))

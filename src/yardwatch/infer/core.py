@@ -60,9 +60,8 @@ class InferenceSettings:
         prefetch_tiles: length of the reader queue (memory bound: this many tiles in flight).
         reader: ``thread`` (default) reads tiles in a background thread while the network runs; ``inline``
             reads them between forward passes, one after the other. Even on 2 CPU cores that torch's threads
-            keep busy, the thread was as fast or faster (two runs of scripts/bench_predict.py at 8192 px: 13.3 and
-            15.3 s against 16.2 and 15.6 s inline):
-            GDAL decodes while the convolutions wait on memory.
+            keep busy, the thread was as fast or faster (two runs of scripts/bench_predict.py at 8192 px: 13.3
+            and 15.3 s against 16.2 and 15.6 s inline).
     """
 
     tile_size_px: int = 640
@@ -297,10 +296,6 @@ class InferenceEngine:
             out.put(item)
         out.put(_END)
 
-    def _uses_reader_thread(self) -> bool:
-        """Whether tiles are read in a background thread (see :attr:`InferenceSettings.reader`)."""
-        return self.settings.reader == "thread"
-
     # -- device ----------------------------------------------------------------------------------------------
     def _to_device(self, tiles: list[np.ndarray]) -> torch.Tensor:
         batch = torch.from_numpy(np.stack(tiles))  # (B, H, W, 3) uint8
@@ -364,7 +359,7 @@ class InferenceEngine:
         stop = threading.Event()
         numbered = list(enumerate(plans))
         reader: threading.Thread | None = None
-        if self._uses_reader_thread():
+        if self.settings.reader == "thread":
             q: queue.Queue = queue.Queue(maxsize=max(2, self.settings.prefetch_tiles))
             reader = threading.Thread(target=self._reader, args=(numbered, q, stop), name="yardwatch-reader",
                                       daemon=True)
