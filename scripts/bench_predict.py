@@ -378,13 +378,7 @@ def main() -> None:
     if speedups:
         text += ["Speed-up over SAHI's better batch size: " + ", ".join(f"{k} {v}x" for k, v in speedups), ""]
     if memory_rows:
-        text += [markdown_table(("scene", "yardwatch fp32 extra RSS MB", "seconds"), memory_rows), "",
-                 "What grows with the scene is glibc's heap, not data: after large frees glibc raises its mmap "
-                 "threshold, so the network's activation buffers (tens of MB a batch) are then served from the heap, "
-                 "whose freed pages stay resident. With the network replaced by a stub the reader's extra RSS is "
-                 "flat (286 MB at 8192 px, 187 MB at 16384 px); `MALLOC_MMAP_THRESHOLD_=131072` keeps the real run "
-                 "flat too (228 / 299 MB) but costs about 50 % of the speed in page faults, and `malloc_trim` every "
-                 "2 batches (522 MB at 16384 px) about 20 %, so neither is the default.", ""]
+        text += [markdown_table(("scene", "yardwatch fp32 extra RSS MB", "seconds"), memory_rows), ""]
     text += [markdown_table(("detections merged", "seconds (best of 3)"), [(n, round(s, 3)) for n, s in merges])]
     body = "\n".join(text)
     print(body)
