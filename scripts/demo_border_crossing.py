@@ -7,8 +7,9 @@ Steps (each a ``yardwatch`` command, so the demo exercises the same CLI a user r
 2. The AOI: the yard polygon, written here from the scenes' bounds (the area every scene of the series covers,
    one pixel inside its edge) to ``D/aoi.geojson`` with the catalog's site name.
 3. ``yardwatch predict scenes=D/catalog.csv out_dir=D/detections`` with the bundled demo weights (or ``--weights``).
-4. ``yardwatch count detections=D/detections aoi=D/aoi.geojson catalog=D/catalog.csv out_dir=D/counts conf=C``, C the
-   railcar F1-optimal confidence of the weights (their model card; ``--conf`` overrides it).
+4. ``yardwatch count detections=D/detections aoi=D/aoi.geojson catalog=D/catalog.csv out_dir=D/counts``, counting
+   each class from its counting threshold in the weights' model card (``conf=model``, count's default: the score at
+   which the validation split's detections number its labels); ``--conf C`` counts every class from C instead.
 5. The check: the spike date (the date whose labels hold the most railcars inside the AOI) is flagged, and no
    other date is. Exit status 0 when it holds, 1 when it does not, 2 when a step fails.
 
@@ -111,21 +112,6 @@ def check_flags(counts_dir: Path, spike_date: str) -> list[str]:
     return problems
 
 
-def counting_conf(weights: str | None) -> float:
-    """The railcar score threshold of maximum F1 on the weights' validation split (``metrics.per_class.railcar.
-    f1_max_conf`` in the model card, written by ``yardwatch train``); 0.25 (ultralytics' default) without one.
-
-    A count is only as good as its operating point: at 0.25 the demo model counts 43 railcars on a date that holds 20.
-    """
-    from yardwatch.models.card import demo_weights_path, find_card, read_card
-
-    card_path = find_card(Path(weights) if weights else demo_weights_path())
-    if card_path is None:
-        return 0.25
-    railcar = (read_card(card_path).metrics.get("per_class") or {}).get("railcar") or {}
-    return float(railcar.get("f1_max_conf") or 0.25)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
@@ -137,8 +123,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--weights", default=None, help="weights for predict (default: the bundled demo model)")
     parser.add_argument("--device", default="auto", help="device for predict (auto)")
     parser.add_argument("--conf", type=float, default=None,
-                        help="score from which a detection is counted (default: the railcar F1-optimal confidence "
-                             "on the weights' validation split, from their model card; 0.25 when the card has none)")
+                        help="score from which a detection is counted, for every class (default: each class's "
+                             "counting threshold from the weights' model card, count's conf=model)")
     parser.add_argument("--skip-synth", action="store_true", help="reuse OUT/catalog.csv and its scenes")
     parser.add_argument("--skip-predict", action="store_true", help="reuse OUT/detections")
     args = parser.parse_args(argv)
@@ -155,10 +141,8 @@ def main(argv: list[str] | None = None) -> int:
         if not args.skip_predict:
             predict = ["predict", f"scenes={catalog}", f"out_dir={detections}", f"device={args.device}"]
             yardwatch(*predict, *([f"weights={args.weights}"] if args.weights else []))
-        conf = args.conf if args.conf is not None else counting_conf(args.weights)
-        print(f"counting detections with score >= {conf:.3f}")
         yardwatch("count", f"detections={detections}", f"aoi={aoi}", f"catalog={catalog}", f"out_dir={counts}",
-                  f"conf={conf:.3f}")
+                  *([] if args.conf is None else [f"conf={args.conf:g}"]))
     except (SystemExit, YardwatchError) as stop:
         print(f"demo: {stop}" if isinstance(stop, YardwatchError) else stop, file=sys.stderr)
         return 2

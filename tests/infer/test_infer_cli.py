@@ -27,7 +27,8 @@ def _weights(folder: Path, *, nc: int = 3, card_classes: tuple[str, ...] = ("rai
     path = folder / "model.pt"
     torch.save({"model": net, "train_args": {"imgsz": tile}}, path)
     write_card(ModelCard(task=task, class_names=card_classes, imgsz=tile, tile_size_px=tile, overlap_px=32,
-                         gsd_m=0.5), folder / "model.model_card.json")
+                         gsd_m=0.5, metrics={"per_class": {"railcar": {"count_conf": 0.42}}}),
+               folder / "model.model_card.json")
     return path
 
 
@@ -56,6 +57,7 @@ def test_predict_runs_a_real_network(capsys, weights, scene, tmp_path) -> None:
     summary = json.loads((out / "summary.json").read_text())
     assert summary["scenes"][0]["status"] == "ok"
     assert summary["tiles"] == 9  # 300x260 at 128/32: 3 x 3 tiles
+    assert summary["count_conf"] == {"railcar": 0.42}  # the card's counting thresholds, for `yardwatch count`
     import geopandas as gpd
 
     frame = gpd.read_file(out / "scene.gpkg")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,8 @@ from yardwatch.errors import ConfigError, InputError
 from yardwatch.eval.readers import DETECTION_SUFFIXES, list_scene_files, read_aois, read_detections
 
 log = logging.getLogger(__name__)
+
+DEFAULT_CONF = 0.25  # ultralytics' default score threshold, for classes without an operating point
 
 SERIES_COLUMNS = ("site", "acquired", "scene_id", "class_name", "count", "coverage", "lower_bound", "anomaly",
                   "rules_fired", "history_n", "history_max", "history_median", "history_mad", "zscore")
@@ -88,7 +91,7 @@ class CountResult:
         sites: every AOI site, seen or not.
         skipped_scenes: catalog scenes with no detection file.
         rules: the anomaly rules used.
-        conf: the score threshold.
+        conf: the score threshold of each class, in :data:`~yardwatch.CLASS_NAMES` order.
         min_coverage: the coverage under which a count is a lower bound.
         files: outputs written.
     """
@@ -98,9 +101,16 @@ class CountResult:
     sites: tuple[str, ...]
     skipped_scenes: tuple[str, ...]
     rules: AnomalyRules
-    conf: float
+    conf: tuple[float, ...]
     min_coverage: float
     files: tuple[str, ...] = ()
+
+    @property
+    def conf_text(self) -> str:
+        """The thresholds for people: ``0.25`` when one for all classes, else ``railcar 0.41, tarp 0.2, ...``."""
+        if len(set(self.conf)) == 1:
+            return f"{self.conf[0]:g}"
+        return ", ".join(f"{name} {value:g}" for name, value in zip(CLASS_NAMES, self.conf))
 
     @property
     def anomalies(self) -> tuple[CountRow, ...]:
@@ -115,7 +125,27 @@ class CountResult:
                             columns=list(SERIES_COLUMNS))
 
 
-def observe_scene(scene: CatalogScene, detections_path: Path, aois, *, conf: float,
+def class_thresholds(conf: float | Mapping[str, float]) -> tuple[float, ...]:
+    """Score thresholds per class (:data:`~yardwatch.CLASS_NAMES` order) from one number for all classes or a
+    mapping ``class name -> threshold`` (classes left out get :data:`DEFAULT_CONF`).
+
+    Raises:
+        ConfigError: an unknown class name, or a threshold outside [0, 1].
+    """
+    if isinstance(conf, Mapping):
+        unknown = sorted(set(map(str, conf)) - set(CLASS_NAMES))
+        if unknown:
+            raise ConfigError(f"conf: unknown classes {', '.join(unknown)}; use {', '.join(CLASS_NAMES)}, e.g. "
+                              "conf={railcar: 0.4}")
+        values = tuple(float(conf.get(name, DEFAULT_CONF)) for name in CLASS_NAMES)
+    else:
+        values = (float(conf),) * len(CLASS_NAMES)
+    if not all(0.0 <= v <= 1.0 for v in values):
+        raise ConfigError(f"conf={conf}: every threshold must lie in [0, 1]")
+    return values
+
+
+def observe_scene(scene: CatalogScene, detections_path: Path, aois, *, conf: float | tuple[float, ...],
                   coverage_cells: int) -> list[Observation]:
     """Count one scene's detections in every AOI it meets.
 
@@ -123,7 +153,7 @@ def observe_scene(scene: CatalogScene, detections_path: Path, aois, *, conf: flo
         scene: the catalog row.
         detections_path: its detection file.
         aois: GeoDataFrame of ``site``/``geometry`` rows (any CRS).
-        conf: score threshold.
+        conf: score threshold, one for all classes or one per class.
         coverage_cells: decimated grid size for the coverage read.
     """
     import shapely
@@ -133,7 +163,8 @@ def observe_scene(scene: CatalogScene, detections_path: Path, aois, *, conf: flo
     with dataset:
         footprint = scene_footprint(dataset)
         sites = aois.to_crs(crs)
-        keep = detections.scores >= conf
+        thresholds = np.broadcast_to(np.asarray(conf, dtype=float), (len(CLASS_NAMES),))
+        keep = detections.scores >= thresholds[detections.class_ids]
         polygons, class_ids = detections.polygons[keep], detections.class_ids[keep]
         if len(polygons) and detections.crs is not None and detections.crs != crs:
             import geopandas as gpd
@@ -189,7 +220,8 @@ def build_series(observations: list[Observation], rules: AnomalyRules, min_cover
 
 def count_detections(detections_dir: str | os.PathLike[str], aoi: str | os.PathLike[str],
                      catalog: str | os.PathLike[str], *, out_dir: str | os.PathLike[str] | None = None,
-                     site_column: str = "site", conf: float = 0.25, min_coverage: float = 0.95,
+                     site_column: str = "site", conf: float | Mapping[str, float] = DEFAULT_CONF,
+                     min_coverage: float = 0.95,
                      coverage_cells: int = 512, rules: AnomalyRules | None = None, crop_px: int = 512,
                      write: bool = True) -> CountResult:
     """Count detections per site, date and class; flag anomalies; write the series, plots and reports.
@@ -200,7 +232,8 @@ def count_detections(detections_dir: str | os.PathLike[str], aoi: str | os.PathL
         catalog: ``catalog.csv`` giving each scene's raster and acquisition date.
         out_dir: where outputs go (default ``<detections_dir>/counts``).
         site_column: the AOI file's site column.
-        conf: score threshold for a detection to count.
+        conf: score from which a detection counts: one for all classes, or per class name (others get
+            :data:`DEFAULT_CONF`).
         min_coverage: coverage below which a count is flagged as a lower bound.
         coverage_cells: at most this many cells per side when reading the valid-pixel mask under an AOI.
         rules: anomaly rules (default :class:`AnomalyRules`).
@@ -211,8 +244,9 @@ def count_detections(detections_dir: str | os.PathLike[str], aoi: str | os.PathL
         ConfigError: bad thresholds.
         InputError, RasterReadError, GeoreferenceError: unusable inputs, named in the message.
     """
-    if not 0.0 <= conf <= 1.0 or not 0.0 < min_coverage <= 1.0:
-        raise ConfigError(f"conf={conf}, min_coverage={min_coverage}: need 0 <= conf <= 1 and 0 < min_coverage <= 1")
+    thresholds = class_thresholds(conf)
+    if not 0.0 < min_coverage <= 1.0:
+        raise ConfigError(f"min_coverage={min_coverage}: need 0 < min_coverage <= 1")
     if coverage_cells < 1 or crop_px < 16:
         raise ConfigError(f"coverage_cells={coverage_cells}, crop_px={crop_px}: need coverage_cells >= 1 and "
                           "crop_px >= 16")
@@ -237,12 +271,12 @@ def count_detections(detections_dir: str | os.PathLike[str], aoi: str | os.PathL
     observations: list[Observation] = []
     for scene in scenes:
         if scene.scene_id in files:
-            observations += observe_scene(scene, files[scene.scene_id], sites, conf=conf,
+            observations += observe_scene(scene, files[scene.scene_id], sites, conf=thresholds,
                                           coverage_cells=coverage_cells)
     kept = _best_per_date(observations)
     result = CountResult(rows=tuple(build_series(kept, rules, min_coverage)), observations=tuple(kept),
                          sites=tuple(str(s) for s in sites["site"]), skipped_scenes=skipped, rules=rules,
-                         conf=float(conf), min_coverage=float(min_coverage))
+                         conf=thresholds, min_coverage=float(min_coverage))
     log.info("%d sites, %d dated observations, %d anomalies", len(result.sites), len(kept), len(result.anomalies))
     if not write:
         return result

@@ -141,7 +141,7 @@ def site_report(site: str, rows: list[CountRow], result: CountResult, plot_name:
     lines = [
         f"# {site}: counts over time",
         "",
-        f"yardwatch {__version__}. Detections `{sources.get('detections', '')}` with score >= {result.conf:g}, "
+        f"yardwatch {__version__}. Detections `{sources.get('detections', '')}` with score >= {result.conf_text}, "
         f"counted when their centre lies in the AOI (`{sources.get('aoi', '')}`); dates from "
         f"`{sources.get('catalog', '')}`.",
         "",

@@ -49,6 +49,7 @@ class PredictSummary:
     device: str
     precision: str
     settings: dict[str, Any]
+    count_conf: dict[str, float] = field(default_factory=dict)  # the card's counting thresholds, for `count`
     scenes: list[SceneReport] = field(default_factory=list)
     seconds: float = 0.0
     tiles: int = 0
@@ -109,7 +110,7 @@ def predict_scenes(scenes: Sequence[SceneRef], weights: str | os.PathLike[str], 
     out_dir.mkdir(parents=True, exist_ok=True)
     summary = PredictSummary(weights=str(weights), model_sha256=model.sha256, task=card.task,
                              device=str(torch_device), precision=str(engine.dtype).removeprefix("torch."),
-                             settings=summary_settings(settings))
+                             settings=summary_settings(settings), count_conf=card.count_thresholds())
     by_index: dict[int, SceneRef] = {}
     aoi_px: dict[str, Any] = {}
     plans: list[ScenePlan | SceneFailure] = []

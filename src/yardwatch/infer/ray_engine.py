@@ -668,7 +668,8 @@ def predict_scenes_ray(scenes: Sequence[SceneRef], weights: str | os.PathLike[st
             if owns_ray:
                 ray.shutdown()
     summary = PredictSummary(weights=str(weights), model_sha256=model.sha256, task=model.card.task,
-                             device=worker_device, precision=precision, settings=summary_settings(settings))
+                             device=worker_device, precision=precision, settings=summary_settings(settings),
+                             count_conf=model.card.count_thresholds())
     summary.scenes = [state.reports[item.scene_id] for item in scenes if item.scene_id in state.reports]
     return finish_summary(summary, out_path, started=started, tiles=state.tiles,
                           forward_seconds=state.forward_seconds, megapixels=state.megapixels,

@@ -77,6 +77,22 @@ class ModelCard:
     def with_updates(self, **changes: Any) -> ModelCard:
         return replace(self, **changes)
 
+    def count_thresholds(self) -> dict[str, float]:
+        """Per class, the score from which a detection should be counted, from the validation metrics.
+
+        ``count_conf`` (the score at which the validation split's detections number its labels, so counts are
+        unbiased there) when the card has it, else ``f1_max_conf`` (cards written before ``count_conf``); classes
+        with neither are left out.
+        """
+        per_class = (self.metrics or {}).get("per_class") or {}
+        found: dict[str, float] = {}
+        for name in self.class_names:
+            entry = per_class.get(name) or {}
+            value = entry.get("count_conf", entry.get("f1_max_conf"))
+            if value is not None:
+                found[name] = float(value)
+        return found
+
 
 def file_sha256(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
     """SHA-256 of a file, read in chunks."""

@@ -293,21 +293,39 @@ def _metrics_summary(metrics: Any, class_names: tuple[str, ...]) -> dict[str, An
         per_class[str(row["Class"])] = {"mAP50": float(row["mAP50"]), "mAP50-95": float(row["mAP50-95"]),
                                         "precision": float(row["Box-P"]), "recall": float(row["Box-R"]),
                                         "images": int(row["Images"]), "instances": int(row["Instances"])}
-    # The operating point: the confidence of maximum F1 on the validation split, per class and over classes
-    # (what a count should use; ultralytics' default 0.25 over-counts a model that is unsure).
+    # Operating points on the validation split, per class: the confidence of maximum F1 (the best detector) and
+    # the confidence from which the detections number the labels (the unbiased counter, what `count` uses;
+    # ultralytics' default 0.25 over-counts a model that is unsure).
     box = getattr(metrics, "box", None)
     curves, grid = getattr(box, "f1_curve", None), getattr(box, "px", None)
     if curves is not None and grid is not None and len(curves):
         import numpy as np
 
         curves, grid = np.asarray(curves), np.asarray(grid)
+        p_curves, r_curves = getattr(box, "p_curve", None), getattr(box, "r_curve", None)
         index = {int(i): str(n) for i, n in (getattr(metrics, "names", None) or {}).items()}
         for row_index, class_index in enumerate(getattr(box, "ap_class_index", range(len(curves)))):
             entry = per_class.get(index.get(int(class_index), ""))
             if entry is not None and row_index < len(curves):
                 entry["f1_max_conf"] = round(float(grid[int(curves[row_index].argmax())]), 3)
+                if p_curves is not None and r_curves is not None and row_index < len(p_curves):
+                    entry["count_conf"] = count_unbiased_conf(grid, np.asarray(p_curves[row_index]),
+                                                              np.asarray(r_curves[row_index]))
         overall["f1_max_conf"] = round(float(grid[int(curves.mean(0).argmax())]), 3)
     return {"overall": overall, "per_class": per_class}
+
+
+def count_unbiased_conf(grid, precision, recall) -> float:
+    """The lowest confidence from which a class's detections are no more than its labels.
+
+    With ``TP`` true positives at a threshold, the detections number ``TP / precision`` and the labels
+    ``TP / recall``, so the count is unbiased where precision equals recall, and over-counts below that (recall
+    above precision). ``grid`` is ascending; where recall never exceeds precision the lowest confidence is returned.
+    """
+    import numpy as np
+
+    at_or_below = np.flatnonzero(np.asarray(recall) <= np.asarray(precision))
+    return round(float(grid[int(at_or_below[0])] if len(at_or_below) else grid[-1]), 3)
 
 
 def _versions() -> dict[str, str]:
