@@ -38,3 +38,23 @@ def test_bad_input_exits_2_with_one_line(yard, tmp_path, capsys):
         assert main(["evaluate", *args]) == 2, args
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and err[0].startswith("yardwatch: error:") and expected in err[0], err
+
+
+def test_operating_point_per_class_and_from_the_model(yard, capsys):
+    """All scores are 0.9: a class whose threshold is above that finds nothing, the others everything."""
+    preds, labels = yard
+    args = ["evaluate", f"predictions={preds}", f"labels={labels}", "plots=false"]
+    assert main([*args, "conf={tarp: 0.95}"]) == 0
+    metrics = json.loads((preds / "metrics.json").read_text())
+    assert metrics["operating_point"]["conf"] == {"railcar": 0.25, "tarp": 0.95, "container": 0.25}
+    assert metrics["classes"]["tarp"]["n_pred"] == 0 and metrics["classes"]["tarp"]["recall"] == 0.0
+    assert metrics["classes"]["railcar"]["recall"] == 1.0
+    assert "score >= railcar 0.25, tarp 0.95, container 0.25" in capsys.readouterr().out
+    (preds / "summary.json").write_text(json.dumps({"settings": {"conf": 0.1}, "count_conf": {"container": 0.99}}))
+    assert main(args) == 0  # conf=model, the default: the thresholds predict copied from the model card
+    metrics = json.loads((preds / "metrics.json").read_text())
+    assert metrics["operating_point"]["conf"] == {"railcar": 0.25, "tarp": 0.25, "container": 0.99}
+    assert metrics["classes"]["container"]["n_pred"] == 0 and metrics["classes"]["railcar"]["n_pred"] > 0
+    (preds / "summary.json").write_text("{not json")
+    assert main(args) == 0  # an unreadable summary: the default threshold, with a warning
+    assert json.loads((preds / "metrics.json").read_text())["operating_point"]["conf"] == 0.25

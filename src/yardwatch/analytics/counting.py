@@ -25,10 +25,9 @@ from yardwatch.analytics.catalog import CatalogScene, read_catalog
 from yardwatch.analytics.coverage import aoi_coverage, open_scene_raster, scene_footprint
 from yardwatch.errors import ConfigError, InputError
 from yardwatch.eval.readers import DETECTION_SUFFIXES, list_scene_files, read_aois, read_detections
+from yardwatch.eval.thresholds import DEFAULT_CONF, class_thresholds, thresholds_text
 
 log = logging.getLogger(__name__)
-
-DEFAULT_CONF = 0.25  # ultralytics' default score threshold, for classes without an operating point
 
 SERIES_COLUMNS = ("site", "acquired", "scene_id", "class_name", "count", "coverage", "lower_bound", "anomaly",
                   "rules_fired", "history_n", "history_max", "history_median", "history_mad", "zscore")
@@ -107,10 +106,8 @@ class CountResult:
 
     @property
     def conf_text(self) -> str:
-        """The thresholds for people: ``0.25`` when one for all classes, else ``railcar 0.41, tarp 0.2, ...``."""
-        if len(set(self.conf)) == 1:
-            return f"{self.conf[0]:g}"
-        return ", ".join(f"{name} {value:g}" for name, value in zip(CLASS_NAMES, self.conf))
+        """The thresholds for people (see :func:`~yardwatch.eval.thresholds.thresholds_text`)."""
+        return thresholds_text(self.conf)
 
     @property
     def anomalies(self) -> tuple[CountRow, ...]:
@@ -123,26 +120,6 @@ class CountResult:
 
         return pd.DataFrame([{c: getattr(r, c) for c in SERIES_COLUMNS} for r in self.rows],
                             columns=list(SERIES_COLUMNS))
-
-
-def class_thresholds(conf: float | Mapping[str, float]) -> tuple[float, ...]:
-    """Score thresholds per class (:data:`~yardwatch.CLASS_NAMES` order) from one number for all classes or a
-    mapping ``class name -> threshold`` (classes left out get :data:`DEFAULT_CONF`).
-
-    Raises:
-        ConfigError: an unknown class name, or a threshold outside [0, 1].
-    """
-    if isinstance(conf, Mapping):
-        unknown = sorted(set(map(str, conf)) - set(CLASS_NAMES))
-        if unknown:
-            raise ConfigError(f"conf: unknown classes {', '.join(unknown)}; use {', '.join(CLASS_NAMES)}, e.g. "
-                              "conf={railcar: 0.4}")
-        values = tuple(float(conf.get(name, DEFAULT_CONF)) for name in CLASS_NAMES)
-    else:
-        values = (float(conf),) * len(CLASS_NAMES)
-    if not all(0.0 <= v <= 1.0 for v in values):
-        raise ConfigError(f"conf={conf}: every threshold must lie in [0, 1]")
-    return values
 
 
 def observe_scene(scene: CatalogScene, detections_path: Path, aois, *, conf: float | tuple[float, ...],

@@ -84,3 +84,20 @@ def output_dir(cfg: Any, key: str = "out_dir") -> Path:
     if not os.access(parent, os.W_OK):
         raise OutputError(f"{key}={path}: {parent} is not writable; choose a writable {key}")
     return path
+
+
+def score_thresholds(cfg: Any, key: str, detections: Path) -> float | dict[str, float]:
+    """Read ``cfg[key]`` as score thresholds: a number for every class, a mapping ``{railcar: 0.4, ...}``, or
+    ``model``: the thresholds of the model that made ``detections``
+    (:func:`yardwatch.eval.thresholds.model_thresholds`)."""
+    from yardwatch.eval.thresholds import model_thresholds
+
+    value = cfg.get(key)
+    if value == "model":
+        return model_thresholds(detections)
+    if hasattr(value, "items"):
+        return {str(k): float(number(value, k, lo=0, hi=1)) for k in value}
+    if isinstance(value, str):
+        raise ConfigError(f"{key}={value!r}: use a number ({key}=0.3), one per class ({key}={{railcar: 0.4}}) or "
+                          f"{key}=model (the thresholds of the model that made the detections)")
+    return number(cfg, key, lo=0, hi=1)

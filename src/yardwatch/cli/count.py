@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import json
-import logging
 from pathlib import Path
 from typing import Any
 
 from yardwatch.cli import _checks
 from yardwatch.errors import ConfigError
-
-log = logging.getLogger(__name__)
 
 
 def anomaly_rules(cfg: Any):
@@ -37,39 +33,6 @@ def anomaly_rules(cfg: Any):
     )
 
 
-def count_conf(cfg: Any, detections: Path) -> float | dict[str, float]:
-    """The ``conf`` key: a number for every class, a mapping ``{railcar: 0.4, ...}``, or ``model``: the
-    counting thresholds of the model that made the detections (``count_conf`` in ``<detections>/summary.json``,
-    copied there by ``yardwatch predict`` from the model card), with the default for classes it lacks."""
-    from yardwatch.analytics.counting import DEFAULT_CONF
-
-    value = cfg.get("conf")
-    if value == "model":
-        summary = detections / "summary.json"
-        try:
-            document = json.loads(summary.read_text())
-            found = document.get("count_conf") or {}
-            floor = float((document.get("settings") or {}).get("conf") or 0.0)
-        except (OSError, ValueError, TypeError, AttributeError):
-            found, floor = {}, 0.0
-        if not found:
-            log.warning("conf=model: %s has no count_conf (detections not from `yardwatch predict`, or a model "
-                        "card without validation metrics); counting every class from score %g", summary,
-                        DEFAULT_CONF)
-            return DEFAULT_CONF
-        thresholds = {str(k): float(_checks.number(found, k, lo=0, hi=1)) for k in found}
-        low = sorted(k for k, v in thresholds.items() if v < floor)
-        if low:  # predict kept nothing below its own conf: say which threshold really applies
-            log.info("conf=model: %s counted from score %g, predict's conf (its summary.json)", ", ".join(low), floor)
-        return {k: max(v, floor) for k, v in thresholds.items()}
-    if hasattr(value, "items"):
-        return {str(k): float(_checks.number(value, k, lo=0, hi=1)) for k in value}
-    if isinstance(value, str):
-        raise ConfigError(f"conf={value!r}: use a number (conf=0.3), per class (conf={{railcar: 0.4}}) or "
-                          "conf=model (the thresholds of the model that made the detections)")
-    return _checks.number(cfg, "conf", lo=0, hi=1)
-
-
 def run(cfg: Any) -> None:
     """Validate the config, count, print the series per site and where the files went."""
     from yardwatch.analytics.counting import count_detections, series_table
@@ -81,7 +44,7 @@ def run(cfg: Any) -> None:
     result = count_detections(
         detections, aoi, catalog, out_dir=out_dir,
         site_column=str(cfg.get("site_column") or "site"),
-        conf=count_conf(cfg, detections),
+        conf=_checks.score_thresholds(cfg, "conf", detections),
         min_coverage=_checks.number(cfg, "min_coverage", lo=0, hi=1, lo_open=True),
         coverage_cells=_checks.number(cfg, "coverage_cells", lo=1, integer=True),
         crop_px=_checks.number(cfg, "crop_px", lo=16, integer=True),

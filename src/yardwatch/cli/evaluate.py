@@ -32,7 +32,7 @@ def run(cfg: Any) -> None:
     out_dir = _checks.output_dir(cfg, "out_dir") if cfg.get("out_dir") not in (None, "") else predictions
     result = evaluate_predictions(
         predictions, labels, out_dir=out_dir,
-        conf=_checks.number(cfg, "conf", lo=0, hi=1),
+        conf=_checks.score_thresholds(cfg, "conf", predictions),
         iou=_checks.number(cfg, "iou", lo=0, hi=1, lo_open=True),
         iou_type=_checks.choice(cfg, "iou_type", IOU_TYPE_CHOICES),
         area_ranges_m2=number_list(cfg, "area_ranges_m2", 2),

@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,7 @@ from yardwatch import CLASS_NAMES
 from yardwatch.errors import ConfigError, InputError, LabelError
 from yardwatch.eval.cocoeval import SceneCOCOeval, coco_stats, greedy_match, silent_coco, stat_names
 from yardwatch.eval.iou import box_iou_matrix, boxes_xywh, polygon_iou_matrix
+from yardwatch.eval.thresholds import DEFAULT_CONF, class_thresholds, thresholds_record, thresholds_text
 from yardwatch.eval.readers import (
     DETECTION_SUFFIXES,
     LABEL_SUFFIXES,
@@ -97,7 +98,7 @@ class EvaluationResult:
 
     Attributes:
         iou_type: ``"bbox"`` (axis-aligned) or ``"rotated"`` (polygon IoU).
-        conf: operating score threshold.
+        conf: operating score threshold of each class, in :data:`~yardwatch.CLASS_NAMES` order.
         iou: operating IoU threshold.
         area_ranges_m2: (small/medium, medium/large) bucket limits in square metres.
         max_dets: COCO ``maxDets`` per scene and class.
@@ -113,7 +114,7 @@ class EvaluationResult:
     """
 
     iou_type: str
-    conf: float
+    conf: tuple[float, ...]
     iou: float
     area_ranges_m2: tuple[float, float]
     max_dets: tuple[int, int, int]
@@ -139,7 +140,7 @@ class EvaluationResult:
         return {
             "iou_type": self.iou_type,
             "frame": "each scene's projected CRS (metres); geographic CRSs are moved to their UTM zone",
-            "operating_point": {"conf": self.conf, "iou": self.iou},
+            "operating_point": {"conf": thresholds_record(self.conf), "iou": self.iou},
             "area_ranges_m2": {"small": [0.0, self.area_ranges_m2[0]],
                                "medium": list(self.area_ranges_m2),
                                "large": [self.area_ranges_m2[1], None]},
@@ -304,15 +305,17 @@ def _match_at(dt_polys: np.ndarray, gt_polys: np.ndarray, iou: float, iou_type: 
     return dt_match[0]
 
 
-def _operating_point(pairs, conf: float, iou: float, iou_type: str):
-    """Per-class TP/FP/FN, counts per scene and class, and the confusion matrix at the operating point."""
+def _operating_point(pairs, conf: tuple[float, ...], iou: float, iou_type: str):
+    """Per-class TP/FP/FN, counts per scene and class, and the confusion matrix at the operating point
+    (``conf``: a score threshold per class)."""
     n_cls = len(CLASS_NAMES)
+    thresholds = np.asarray(conf, dtype=float)
     tp = np.zeros(n_cls, dtype=np.int64)
     n_pred = np.zeros((len(pairs), n_cls), dtype=np.int64)
     n_gt = np.zeros((len(pairs), n_cls), dtype=np.int64)
     confusion = np.zeros((n_cls + 1, n_cls + 1), dtype=np.int64)
     for s, (dt, gt) in enumerate(pairs):
-        keep = dt.scores >= conf if len(dt) else np.zeros(0, dtype=bool)
+        keep = dt.scores >= thresholds[dt.class_ids] if len(dt) else np.zeros(0, dtype=bool)
         order = np.argsort(-dt.scores[keep], kind="mergesort") if len(dt) else np.zeros(0, dtype=np.int64)
         dt_cls, dt_polys = dt.class_ids[keep][order], dt.polygons[keep][order]
         n_pred[s] = np.bincount(dt_cls, minlength=n_cls)
@@ -349,7 +352,8 @@ def _class_entry(name: str, ap: tuple[float | None, float | None, float | None],
 
 
 def evaluate_predictions(predictions_dir: str | os.PathLike[str], labels_dir: str | os.PathLike[str], *,
-                         out_dir: str | os.PathLike[str] | None = None, conf: float = 0.25, iou: float = 0.5,
+                         out_dir: str | os.PathLike[str] | None = None,
+                         conf: float | Mapping[str, float] = DEFAULT_CONF, iou: float = 0.5,
                          iou_type: str = "auto",
                          area_ranges_m2: Sequence[float] = DEFAULT_AREA_RANGES_M2,
                          max_dets: Sequence[int] = DEFAULT_MAX_DETS,
@@ -362,7 +366,8 @@ def evaluate_predictions(predictions_dir: str | os.PathLike[str], labels_dir: st
         predictions_dir: folder of ``<scene_id>.{geojson,gpkg,parquet,csv}`` detection files (``yardwatch predict``).
         labels_dir: folder of ``<scene_id>.geojson`` (or gpkg/shp/parquet) label polygons, any CRS.
         out_dir: where ``metrics.json`` and the PNGs go (default: ``predictions_dir``).
-        conf: operating score threshold for precision/recall/F1, counts and the confusion matrix.
+        conf: operating score threshold for precision/recall/F1, counts and the confusion matrix: one for all
+            classes, or per class name (others get :data:`~yardwatch.eval.thresholds.DEFAULT_CONF`).
         iou: operating IoU threshold.
         iou_type: ``"bbox"`` (axis-aligned boxes), ``"rotated"`` (polygon IoU) or ``"auto"`` (rotated when any
             detection is not an axis-aligned box).
@@ -380,8 +385,9 @@ def evaluate_predictions(predictions_dir: str | os.PathLike[str], labels_dir: st
     """
     if iou_type not in IOU_TYPE_CHOICES:
         raise ConfigError(f"iou_type={iou_type!r} is not one of {', '.join(IOU_TYPE_CHOICES)}")
-    if not 0.0 <= conf <= 1.0 or not 0.0 < iou <= 1.0:
-        raise ConfigError(f"conf={conf}, iou={iou}: need 0 <= conf <= 1 and 0 < iou <= 1")
+    thresholds = class_thresholds(conf)
+    if not 0.0 < iou <= 1.0:
+        raise ConfigError(f"iou={iou}: need 0 < iou <= 1")
     small_m2, large_m2 = (float(a) for a in area_ranges_m2)
     if not 0.0 < small_m2 < large_m2:
         raise ConfigError(f"area_ranges_m2={list(area_ranges_m2)}: need two increasing positive limits, e.g. [20, 60]")
@@ -412,7 +418,7 @@ def evaluate_predictions(predictions_dir: str | os.PathLike[str], labels_dir: st
         kept = s[s > -1]
         return float(kept.mean()) if kept.size else None
 
-    tp, n_pred, n_gt, confusion = _operating_point(pairs, conf, iou, iou_type)
+    tp, n_pred, n_gt, confusion = _operating_point(pairs, thresholds, iou, iou_type)
     classes = [_class_entry(name, (class_ap(k, None), class_ap(k, 0.5), class_ap(k, 0.75)), int(tp[k]),
                             n_pred[:, k], n_gt[:, k]) for k, name in enumerate(CLASS_NAMES)]
     coco = {name: _defined(v) for name, v in zip(stat_names(max_dets), stats.tolist())}
@@ -426,7 +432,7 @@ def evaluate_predictions(predictions_dir: str | os.PathLike[str], labels_dir: st
                                                 _ratio(pred_n - gt_n, gt_n)))
     pr50 = precision[np.isclose(iou_thrs, 0.5)][0, :, :, 0, -1].T  # (K, R)
     result = EvaluationResult(
-        iou_type=iou_type, conf=float(conf), iou=float(iou), area_ranges_m2=(small_m2, large_m2),
+        iou_type=iou_type, conf=thresholds, iou=float(iou), area_ranges_m2=(small_m2, large_m2),
         max_dets=max_dets, coco=coco, classes=tuple(classes), scene_counts=tuple(scene_counts),
         confusion=tuple(tuple(int(v) for v in row) for row in confusion),
         pr_precision50=tuple(tuple(float(v) for v in row) for row in pr50),
@@ -457,7 +463,7 @@ def write_evaluation(result: EvaluationResult, out_dir: str | os.PathLike[str], 
         files.append(plot_pr_curves(recall_points, np.asarray(result.pr_precision50), CLASS_NAMES, ap50,
                                     out / "pr_curves.png"))
         files.append(plot_confusion_matrix(np.asarray(result.confusion), CLASS_NAMES, out / "confusion_matrix.png",
-                                           conf=result.conf, iou=result.iou))
+                                           conf=thresholds_text(result.conf), iou=result.iou))
     files.insert(0, write_json_atomic(out / "metrics.json", result.to_dict()))
     return replace(result, files=tuple(str(f) for f in files))
 
@@ -471,7 +477,7 @@ def format_metrics_table(result: EvaluationResult) -> str:
     header = (f"{'class':<10}{'AP':>7}{'AP50':>7}{'AP75':>7}{'P':>7}{'R':>7}{'F1':>7}{'labels':>8}{'found':>8}"
               f"{'bias':>8}{'MAE':>7}{'rel':>7}")
     lines = [f"{len(result.scenes)} scenes, {result.n_gt} labels, {result.n_pred} detections; {result.iou_type} IoU; "
-             f"operating point score >= {result.conf:g}, IoU >= {result.iou:g}", header, "-" * len(header)]
+             f"operating point score >= {thresholds_text(result.conf)}, IoU >= {result.iou:g}", header, "-" * len(header)]
     for c in result.classes:
         lines.append(f"{c.class_name:<10}{num(c.ap)}{num(c.ap50)}{num(c.ap75)}{num(c.precision)}{num(c.recall)}"
                      f"{num(c.f1)}{c.n_gt:>8d}{c.n_pred:>8d}{num(c.count_bias, 8)}{num(c.count_mae)}"
