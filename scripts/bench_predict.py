@@ -4,9 +4,11 @@
 One run, side by side, each method in its own subprocess (so peak memory is its own):
 
 * ``yardwatch fp32`` / ``yardwatch bf16`` / ``yardwatch onnx``: the batched core (``predict_scenes``), reader
-  ``thread`` (the default); ``yardwatch fp32 inline``: the same reading tiles between forward passes (no reader thread).
-* ``forward only`` / ``forward only bf16``: the bare network as yardwatch runs it (fused, channels-last) on the same
-  tiles, already in memory and converted (the floor for end-to-end time).
+  ``thread`` (the default); ``yardwatch fp32 inline``: the same reading tiles between forward passes (no reader thread);
+  ``yardwatch fp32 compiled``: ``compile=true`` (torch.compile), the second run in its process (the first, which
+  compiles, is timed apart).
+* ``forward only`` / ``forward only compiled`` / ``forward only bf16``: the bare network as yardwatch runs it (fused,
+  channels-last) on the same tiles, already in memory and converted (the floor for end-to-end time).
 * ``sahi b1`` / ``sahi b8``: ``sahi.predict.get_sliced_prediction`` given the file path, same slice size and
   overlap, ``perform_standard_pred=False``; the better of the two is SAHI's figure.
 * ``ultralytics loop``: ``YOLO.predict`` over pre-cut tile files (cutting not timed), no seam merge.
@@ -41,8 +43,9 @@ os.environ.setdefault("YOLO_VERBOSE", "false")
 
 from _benchdoc import machine_description, markdown_table, write_section  # noqa: E402
 
-CPU_METHODS = ("yardwatch_fp32", "yardwatch_fp32_inline", "yardwatch_bf16", "yardwatch_onnx", "forward_only",
-               "forward_only_bf16", "sahi_b1", "sahi_b8", "ultralytics_loop")
+CPU_METHODS = ("yardwatch_fp32", "yardwatch_fp32_inline", "yardwatch_fp32_compiled", "yardwatch_bf16",
+               "yardwatch_onnx", "forward_only", "forward_only_compiled", "forward_only_bf16", "sahi_b1", "sahi_b8",
+               "ultralytics_loop")
 
 
 def _same_threads_for_ultralytics(threads: int) -> None:
@@ -116,11 +119,17 @@ def worker(method: str, scene: Path, weights: Path, out_dir: Path, batch: int, d
     if method.startswith("yardwatch") or method.startswith("gpu"):
         precision = {"yardwatch_bf16": "bf16"}.get(method, "fp32" if device == "cpu" else "fp16")
         reader = "inline" if method.endswith("_inline") else "thread"
+        compiled = method.endswith("_compiled")
         path = weights.with_suffix(".onnx") if method == "yardwatch_onnx" else weights
         model = load_model(path, device)
         base = _current_rss_mb()
         settings = InferenceSettings(tile_size_px=tile, overlap_px=overlap, batch_size=batch, conf=conf,
-                                     precision=precision, reader=reader)
+                                     precision=precision, reader=reader, compile=compiled)
+        if compiled:  # a first run compiles the network (timed apart); the row is the second, compiled run
+            start = time.perf_counter()
+            predict_scenes([SceneRef(scene.stem, scene)], path, out_dir / "first", device=device,
+                           settings=settings, overwrite=True, model=model)
+            result["first_run_seconds"] = time.perf_counter() - start
         start = time.perf_counter()
         summary = predict_scenes([SceneRef(scene.stem, scene)], path, out_dir, device=device,
                                  settings=settings, overwrite=True, model=model)
@@ -134,11 +143,14 @@ def worker(method: str, scene: Path, weights: Path, out_dir: Path, batch: int, d
         precision = "bf16" if method == "forward_only_bf16" else ("fp32" if device == "cpu" else "fp16")
         model = load_model(weights, device)
         engine = InferenceEngine(model, InferenceSettings(tile_size_px=tile, overlap_px=overlap, batch_size=batch,
-                                                          precision=precision))
+                                                          precision=precision,
+                                                          compile=method == "forward_only_compiled"))
+        model = engine.model  # the compiled network when compile is on
         tiles, _ = _load_tiles(scene, tile, overlap)
+        tiles += [np.zeros_like(tiles[0])] * (-len(tiles) % batch if engine._compiled else 0)  # one batch shape
         batches = [engine._to_device(tiles[i:i + batch]) for i in range(0, len(tiles), batch)]
         del tiles
-        model.forward(batches[0])  # warm-up (oneDNN builds its kernels on the first call): the floor is steady state
+        model.forward(batches[0])  # warm-up (oneDNN builds its kernels, inductor compiles): steady state
         base = _current_rss_mb()
         start = time.perf_counter()
         for x in batches:
@@ -338,7 +350,8 @@ def main() -> None:
 
     def floor(key: str) -> float | None:
         """The forward-only time that ``key`` is compared with: same precision, same device."""
-        name = "forward_only_bf16" if "bf16" in key else "forward_only"
+        name = "forward_only_bf16" if "bf16" in key else (
+            "forward_only_compiled" if "compiled" in key else "forward_only")
         name += key[key.index("@"):] if "@" in key else ""
         return results.get(name, {}).get("seconds")
 
@@ -356,7 +369,7 @@ def main() -> None:
     sahi = [results[k]["seconds"] for k in ("sahi_b1", "sahi_b8") if k in results and "error" not in results[k]]
     speedups = []
     if sahi:
-        for key in ("yardwatch_fp32", "yardwatch_bf16", "yardwatch_onnx"):
+        for key in ("yardwatch_fp32", "yardwatch_fp32_compiled", "yardwatch_bf16", "yardwatch_onnx"):
             if key in results and "error" not in results[key]:
                 speedups.append((key, round(min(sahi) / results[key]["seconds"], 2)))
     memory_rows = []
@@ -377,6 +390,10 @@ def main() -> None:
             f"batch {args.batch}, conf 0.25.", "", table, ""]
     if speedups:
         text += ["Speed-up over SAHI's better batch size: " + ", ".join(f"{k} {v}x" for k, v in speedups), ""]
+    first = results.get("yardwatch_fp32_compiled", {}).get("first_run_seconds")
+    if first:
+        text += [f"yardwatch_fp32_compiled is the second run in its process; the first, which compiles the network "
+                 f"(torch.compile, inductor), took {first:.1f} s.", ""]
     if memory_rows:
         text += [markdown_table(("scene", "yardwatch fp32 extra RSS MB", "seconds"), memory_rows), ""]
     text += [markdown_table(("detections merged", "seconds (best of 3)"), [(n, round(s, 3)) for n, s in merges])]

@@ -232,9 +232,12 @@ def evaluate_scenes(weights: Path, heldout_root: Path) -> dict[str, Any] | None:
     _yardwatch("predict", f"scenes={heldout_root / 'catalog.csv'}", f"weights={weights}", f"out_dir={predictions}",
                "device=cpu", "conf=0.01", "overwrite=true", "progress=false", "quicklook=false")
     _yardwatch("evaluate", f"predictions={predictions}", f"labels={labels}", "plots=false")
-    classes = json.loads((predictions / "metrics.json").read_text())["classes"]
+    metrics = json.loads((predictions / "metrics.json").read_text())
+    conf = metrics["operating_point"]["conf"]
     keys = ("ap50", "precision", "recall", "n_gt", "count_rel_error")
-    return {name: {k: entry.get(k) for k in keys} for name, entry in classes.items()}
+    return {name: {**{k: entry.get(k) for k in keys},
+                   "conf": conf.get(name) if isinstance(conf, dict) else conf}
+            for name, entry in metrics["classes"].items()}
 
 
 def write_benchmark(summary: dict[str, Any]) -> None:
@@ -268,10 +271,12 @@ def write_benchmark(summary: dict[str, Any]) -> None:
             return "n/a" if value is None else f"{value:.3f}"
 
         lines += ["", "Held-out whole scenes (`yardwatch predict` conf 0.01, then `yardwatch evaluate`: COCO AP50 with "
-                  "rotated IoU; precision, recall and relative count error at conf 0.25, IoU 0.5):", "",
-                  markdown_table(["class", "AP50", "precision", "recall", "count error", "labels"],
-                                 [(name, num(r["ap50"]), num(r["precision"]), num(r["recall"]),
-                                   num(r["count_rel_error"]), r["n_gt"]) for name, r in scenes.items()])]
+                  "rotated IoU; precision, recall and relative count error at IoU 0.5 and each class's counting "
+                  "threshold from the model card, `conf=model`):", "",
+                  markdown_table(["class", "AP50", "threshold", "precision", "recall", "count error", "labels"],
+                                 [(name, num(r["ap50"]), "" if r.get("conf") is None else f"{r['conf']:g}",
+                                   num(r["precision"]), num(r["recall"]), num(r["count_rel_error"]), r["n_gt"])
+                                  for name, r in scenes.items()])]
     write_section("train_demo", "\n".join(lines))
 
 

@@ -27,14 +27,14 @@ def matched_fraction(a: np.ndarray, a_cls: np.ndarray, b: np.ndarray, b_cls: np.
     return (len(np.unique(i[ok])) + len(np.unique(j[ok]))) / (len(a) + len(b))
 
 
-def _detections(catalog, device: str, precision: str, tmp_path):
+def _detections(catalog, device: str, precision: str, tmp_path, *, compile: bool = False, batch_size: int = 8):
     import geopandas as gpd
 
     weights = demo_weights_path()
     model = load_model(weights, device)
     settings = InferenceSettings(tile_size_px=model.card.tile_size_px, overlap_px=model.card.overlap_px,
-                                 batch_size=8, precision=precision)
-    out = tmp_path / f"{device}-{precision}"
+                                 batch_size=batch_size, precision=precision, compile=compile)
+    out = tmp_path / f"{device}-{precision}-{'compiled' if compile else 'eager'}"
     predict_scenes(find_scenes(catalog), weights, out, device=device, settings=settings, model=model)
     frame = gpd.read_file(next(out.glob("*.geojson")))
     obb = frame[["cx_px", "cy_px", "w_px", "h_px", "angle_rad"]].to_numpy()
@@ -63,5 +63,37 @@ def test_bf16_matches_fp32_on_cpu(parity_scene, tmp_path) -> None:
 def test_cuda_fp16_matches_cpu_fp32(parity_scene, tmp_path) -> None:
     a, a_cls = _detections(parity_scene, "cpu", "fp32", tmp_path)
     b, b_cls = _detections(parity_scene, "cuda", "fp16", tmp_path)
+    assert len(a) > 20
+    assert matched_fraction(a, a_cls, b, b_cls) >= 0.99
+
+
+def test_compiled_path_feeds_full_batches_and_keeps_every_detection(parity_scene, tmp_path, monkeypatch) -> None:
+    """compile=true pads the last, partial batch to batch_size (one graph shape) and drops the padding's output:
+    with torch.compile replaced by a recorder of batch shapes, the detections equal the eager path's exactly."""
+    import torch
+
+    shapes = []
+
+    def recording_compile(module, **kwargs):
+        def run(batch):
+            shapes.append(tuple(batch.shape))
+            return module(batch)
+        return run
+
+    import json
+
+    a, a_cls = _detections(parity_scene, "cpu", "fp32", tmp_path, batch_size=7)
+    monkeypatch.setattr(torch, "compile", recording_compile)
+    b, b_cls = _detections(parity_scene, "cpu", "fp32", tmp_path, compile=True, batch_size=7)
+    tiles = json.loads((tmp_path / "cpu-fp32-compiled" / "summary.json").read_text())["tiles"]
+    assert tiles % 7 != 0 and len(shapes) == -(-tiles // 7), (tiles, shapes)  # a partial batch was padded
+    assert {s[0] for s in shapes} == {7}, shapes
+    assert len(a) > 20 and np.array_equal(a_cls, b_cls) and np.allclose(a, b)
+
+
+@pytest.mark.slow
+def test_torch_compile_matches_eager_on_cpu(parity_scene, tmp_path) -> None:
+    a, a_cls = _detections(parity_scene, "cpu", "fp32", tmp_path)
+    b, b_cls = _detections(parity_scene, "cpu", "fp32", tmp_path, compile=True)
     assert len(a) > 20
     assert matched_fraction(a, a_cls, b, b_cls) >= 0.99

@@ -37,6 +37,14 @@ def number(cfg: Any, key: str, *, lo: float | None = None, hi: float | None = No
     return int(value) if integer else value
 
 
+def flag(cfg: Any, key: str) -> bool:
+    """Read ``cfg[key]`` as true or false (not a string or a number that merely looks like one)."""
+    value = cfg.get(key)
+    if not isinstance(value, bool):
+        raise ConfigError(f"{key}={value!r} must be true or false")
+    return value
+
+
 def choice(cfg: Any, key: str, options: tuple[str, ...]) -> str:
     """Read ``cfg[key]`` as one of ``options``."""
     value = cfg.get(key)

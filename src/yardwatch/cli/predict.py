@@ -108,7 +108,7 @@ def run(cfg: Any) -> None:
     settings = InferenceSettings(tile_size_px=tile, overlap_px=overlap, batch_size=batch_size, conf=conf,
                                  iou=iou, classes=classes, merge=MergeSettings(iou=merge_iou, ios=merge_ios),
                                  resample=bool(cfg.resample), precision=precision,
-                                 reader=reader)
+                                 reader=reader, compile=_checks.flag(cfg, "compile"))
     quicklook = is_demo if cfg.quicklook is None else bool(cfg.quicklook)
     summary = predict(scenes, weights, out_dir, device=str(cfg.device), settings=settings, fmt=fmt,
                              out_crs=out_crs, overwrite=bool(cfg.overwrite), aoi=aoi, bands=bands,

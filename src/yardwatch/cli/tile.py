@@ -18,13 +18,6 @@ def _optional_str(cfg: Any, key: str) -> str | None:
     return str(value)
 
 
-def _bool(cfg: Any, key: str) -> bool:
-    value = cfg.get(key)
-    if not isinstance(value, bool):
-        raise ConfigError(f"{key}={value!r} must be true or false")
-    return value
-
-
 def _int_list(cfg: Any, key: str) -> tuple[int, ...] | None:
     value = cfg.get(key)
     if value is None:
@@ -62,7 +55,7 @@ def options_from_config(cfg: Any):
         task=_checks.choice(cfg, "task", ("detect", "obb")),
         bands=_int_list(cfg, "bands"),
         assume_crs=_optional_str(cfg, "assume_crs"),
-        allow_pixel_only=_bool(cfg, "allow_pixel_only"),
+        allow_pixel_only=_checks.flag(cfg, "allow_pixel_only"),
         gsd_m=_checks.number(cfg, "gsd_m", lo=0.0, lo_open=True, optional=True),
         min_visibility=_checks.number(cfg, "min_visibility", lo=0.0, hi=1.0),
         max_nodata_frac=_checks.number(cfg, "max_nodata_frac", lo=0.0, hi=1.0),
@@ -73,7 +66,7 @@ def options_from_config(cfg: Any):
         seed=_checks.number(cfg, "seed", lo=0, integer=True),
         class_map={k: str(v) for k, v in class_map.items()} or None,
         class_field=_optional_str(cfg, "class_field") or "class",
-        write_geotiff=_bool(cfg, "write_geotiff"),
+        write_geotiff=_checks.flag(cfg, "write_geotiff"),
         workers=_checks.number(cfg, "workers", lo=1, integer=True),
         percentiles=(float(pct[0]), float(pct[1])),
         png_compression=_checks.number(cfg, "png_compression", lo=0, hi=9, integer=True),
@@ -90,8 +83,8 @@ def run(cfg: Any) -> None:
     labels = _optional_str(cfg, "labels")
     out_dir = _checks.output_dir(cfg, "out_dir")
     options = options_from_config(cfg)
-    summary = tile_scenes(scenes, out_dir, labels=labels, options=options, overwrite=_bool(cfg, "overwrite"),
-                          progress=_bool(cfg, "progress"))
+    summary = tile_scenes(scenes, out_dir, labels=labels, options=options, overwrite=_checks.flag(cfg, "overwrite"),
+                          progress=_checks.flag(cfg, "progress"))
     splits = ", ".join(f"{name} {summary.n_tiles[name]} ({summary.n_objects[name]} objects)"
                        for name in summary.n_tiles)
     print(f"tiles: {splits}; split by {summary.split_by}")
