@@ -210,7 +210,8 @@ def test_dataset_files(labeled_scene, tmp_path):
     for split in ("train", "val", "test"):
         positives = sum(1 for r in rows if r["split"] == split and int(r["n_objects"]))
         negatives = sum(1 for r in rows if r["split"] == split and not int(r["n_objects"]))
-        assert positives > 0 and negatives <= round(0.5 * positives), split  # every split has objects to score
+        assert positives > 0, split  # every split has objects to score
+        assert split != "train" or negatives <= round(0.5 * positives)  # val/test keep every empty tile
     n_negatives = sum(1 for r in rows if not int(r["n_objects"]))
     assert n_negatives > 0 and summary.n_negatives_dropped > 0 and summary.n_objects_unlabeled == 0
     for row in rows:
@@ -384,3 +385,23 @@ def test_plain_png_in_pixel_only_mode(tmp_path, label_writer):
     np.testing.assert_allclose(np.array(line.split(), float), [0, 44.5 / 128, 23 / 128, 29 / 128, 6 / 128],
                                atol=1e-6)
     assert (_png(tmp_path / "ds", row)[20:26, 30:59] == 230).all()
+
+
+def test_negative_sampling_thins_train_only_unless_asked(labeled_scene, tmp_path):
+    """negative_ratio thins the train split's empty tiles; val and test keep every one (the background as the
+    scenes hold it) unless eval_negative_ratio thins them too."""
+    scene, labels, _ = labeled_scene
+
+    def tiles(name, **options):
+        tile_scenes(scene, tmp_path / name, labels=labels, options=TilingOptions(
+            tile_size_px=64, overlap_px=16, split_block_tiles=2, task="obb", **options))
+        return {(r["split"], r["tile_id"], int(r["n_objects"]) > 0) for r in _rows(tmp_path / name)}
+
+    every = tiles("all", negative_ratio=None)
+    default = tiles("default", negative_ratio=0.5)
+    thinned = tiles("thinned", negative_ratio=0.5, eval_negative_ratio=0.0)
+    empty_eval = {t for t in every if t[0] != "train" and not t[2]}
+    assert empty_eval, "the fixture must have empty val/test tiles"
+    assert {t for t in default if t[0] != "train"} == {t for t in every if t[0] != "train"}
+    assert {t for t in default if t[0] == "train"} < {t for t in every if t[0] == "train"}
+    assert not empty_eval & thinned and {t for t in thinned if t[2]} == {t for t in every if t[2]}

@@ -60,6 +60,7 @@ def options_from_config(cfg: Any):
         min_visibility=_checks.number(cfg, "min_visibility", lo=0.0, hi=1.0),
         max_nodata_frac=_checks.number(cfg, "max_nodata_frac", lo=0.0, hi=1.0),
         negative_ratio=_checks.number(cfg, "negative_ratio", lo=0.0, optional=True),
+        eval_negative_ratio=_checks.number(cfg, "eval_negative_ratio", lo=0.0, optional=True),
         split=SplitRatios.from_mapping(split),
         split_by=_checks.choice(cfg, "split_by", ("auto", "scene", "block")),
         split_block_tiles=_checks.number(cfg, "split_block_tiles", lo=1, integer=True),

@@ -72,7 +72,11 @@ class TilingOptions:
         gsd_m: resample every scene to this ground sample distance (m/px); None keeps each scene's own.
         min_visibility: keep an object in a tile when at least this share of its area is inside.
         max_nodata_frac: skip tiles with more nodata than this share of their in-scene pixels.
-        negative_ratio: empty tiles kept per tile with objects, per split (0.1 = one in ten); None keeps all.
+        negative_ratio: empty tiles kept per tile with objects in the train split (0.1 = one in ten); None keeps
+            all.
+        eval_negative_ratio: the same for the val and test splits; None (the default) keeps every empty tile, so
+            validation sees the background as often as the scenes hold it (its false positives, and the counting
+            threshold computed from them, are then those of whole scenes).
         split: shares of tiles for train/val/test.
         split_by: ``scene``, ``block`` (spatial blocks within scenes) or ``auto`` (scenes when there are enough
             for every split to get one, else blocks).
@@ -98,6 +102,7 @@ class TilingOptions:
     min_visibility: float = 0.5
     max_nodata_frac: float = 0.5
     negative_ratio: float | None = 0.1
+    eval_negative_ratio: float | None = None
     split: SplitRatios = field(default_factory=SplitRatios)
     split_by: str = "auto"
     split_block_tiles: int = 4
@@ -117,8 +122,9 @@ class TilingOptions:
             raise ConfigError(f"split_by={self.split_by!r} is not one of {', '.join(SPLIT_MODES)}")
         _check_range("min_visibility", self.min_visibility, 0.0, 1.0)
         _check_range("max_nodata_frac", self.max_nodata_frac, 0.0, 1.0)
-        if self.negative_ratio is not None:
-            _check_range("negative_ratio", self.negative_ratio, 0.0, math.inf)
+        for key in ("negative_ratio", "eval_negative_ratio"):
+            if getattr(self, key) is not None:
+                _check_range(key, getattr(self, key), 0.0, math.inf)
         if self.gsd_m is not None and not (math.isfinite(self.gsd_m) and self.gsd_m > 0):
             raise ConfigError(f"gsd_m={self.gsd_m!r} must be a positive number of metres per pixel, or null")
         if not isinstance(self.split_block_tiles, int) or self.split_block_tiles < 1:
@@ -287,8 +293,10 @@ def _layout(plan: _ScenePlan, options: TilingOptions, by_block: bool, scene_inde
     plan.groups = [groups[i] for i in order]
 
 
-def _choose_negatives(plans: Sequence[_ScenePlan], ratio: float | None, seed: int, has_labels: bool) -> int:
-    """Mark which empty tiles to keep (per split, ``ratio`` per tile with objects); returns how many were dropped."""
+def _choose_negatives(plans: Sequence[_ScenePlan], ratios: Mapping[str, float | None], seed: int,
+                      has_labels: bool) -> int:
+    """Mark which empty tiles to keep (per split, ``ratios[split]`` per tile with objects, None: all); returns how
+    many were dropped."""
     dropped = 0
     rng = np.random.default_rng(seed + 1)
     for split in SPLITS:
@@ -302,6 +310,7 @@ def _choose_negatives(plans: Sequence[_ScenePlan], ratio: float | None, seed: in
                     positives += 1
                 else:
                     negatives.append((p_index, t_index))
+        ratio = ratios.get(split)
         if ratio is None or not has_labels:
             continue
         n_keep = min(len(negatives), int(round(ratio * positives)))
@@ -562,6 +571,7 @@ def _write_dataset_yaml(root: Path, out_dir: Path, plans: Sequence[_ScenePlan], 
         "min_visibility": options.min_visibility,
         "max_nodata_frac": options.max_nodata_frac,
         "negative_ratio": options.negative_ratio,
+        "eval_negative_ratio": options.eval_negative_ratio,
         "split_by": split_by,
         "split": options.split.as_dict(),
         "seed": options.seed,
@@ -663,7 +673,8 @@ def tile_scenes(scenes: str | os.PathLike[str] | Sequence[SceneRef], out_dir: st
         log.warning("%d object(s) are at least %.0f%% visible in no tile (cut by block edges or the scene edge) "
                     "and are not labeled", n_unlabeled, 100 * options.min_visibility)
     has_labels = any(len(c[0]) for _, c in planned)
-    dropped = _choose_negatives(plans, options.negative_ratio, options.seed, has_labels)
+    dropped = _choose_negatives(plans, {"train": options.negative_ratio, "val": options.eval_negative_ratio,
+                                        "test": options.eval_negative_ratio}, options.seed, has_labels)
 
     # --- write
     tmp = _prepare_out_dir(out_dir, overwrite)
