@@ -139,7 +139,8 @@ def main(argv: list[str] | None = None) -> int:
         site, _ = write_aoi_from_catalog(catalog, aoi)
         print(f"AOI of site {site!r} written to {aoi}")
         if not args.skip_predict:
-            predict = ["predict", f"scenes={catalog}", f"out_dir={detections}", f"device={args.device}"]
+            predict = ["predict", f"scenes={catalog}", f"out_dir={detections}", f"device={args.device}",
+                       "overwrite=true"]  # the scenes were just made: earlier detections describe other pixels
             yardwatch(*predict, *([f"weights={args.weights}"] if args.weights else []))
         yardwatch("count", f"detections={detections}", f"aoi={aoi}", f"catalog={catalog}", f"out_dir={counts}",
                   *([] if args.conf is None else [f"conf={args.conf:g}"]))

@@ -146,3 +146,20 @@ def test_archive_with_one_bad_scene_finishes_the_others(capsys, weights, scene, 
     assert (out / "scene.geojson").is_file()
     status = {s["scene_id"]: s["status"] for s in json.loads((out / "summary.json").read_text())["scenes"]}
     assert status == {"broken": "failed", "scene": "ok"}
+
+
+def test_rerun_with_other_weights_is_refused(capsys, weights, scene, tmp_path) -> None:
+    """A rerun skips scenes already written; with other weights that would mix two models in one folder."""
+    out = tmp_path / "pred"
+    assert _run(capsys, f"scenes={scene}", f"weights={weights}", f"out_dir={out}", "device=cpu")[0] == 0
+    before = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+    other = _weights(tmp_path / "other", task="obb")
+    code, _, err = _run(capsys, f"scenes={scene}", f"weights={other}", f"out_dir={out}", "device=cpu")
+    lines = [ln for ln in err.strip().splitlines() if ln.startswith("yardwatch:")]
+    assert code == 2 and len(lines) == 1 and "other weights" in lines[0] and "overwrite=true" in lines[0], err
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == before  # nothing touched
+    assert _run(capsys, f"scenes={scene}", f"weights={weights}", f"out_dir={out}", "device=cpu")[0] == 0  # same
+    code, _, err = _run(capsys, f"scenes={scene}", f"weights={other}", f"out_dir={out}", "device=cpu",
+                        "overwrite=true")
+    assert code == 0, err
+    assert json.loads((out / "summary.json").read_text())["task"] == "obb"

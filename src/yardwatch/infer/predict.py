@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 
-from yardwatch.errors import YardwatchError
+from yardwatch.errors import OutputError, YardwatchError
 from yardwatch.infer.core import InferenceEngine, InferenceSettings, SceneDetections, SceneFailure, ScenePlan
 from yardwatch.infer.device import resolve_device
 from yardwatch.io.detections import detections_frame, output_path, write_detections
@@ -87,6 +87,27 @@ def finish_summary(summary: PredictSummary, out_dir: Path, *, started: float, ti
     return summary
 
 
+def check_same_model(out_dir: Path, model_sha256: str, overwrite: bool) -> None:
+    """Refuse to resume into ``out_dir`` when its ``summary.json`` says other weights made its detections: the
+    rerun would skip those scenes and leave one folder with two models' detections (and the other model's
+    counting thresholds).
+
+    Raises:
+        OutputError: naming both models and the fix.
+    """
+    summary = out_dir / "summary.json"
+    if overwrite or not summary.is_file():
+        return
+    try:
+        previous = json.loads(summary.read_text()).get("model_sha256")
+    except (OSError, ValueError, AttributeError):
+        return
+    if previous and previous != model_sha256:
+        raise OutputError(f"out_dir={out_dir}: holds detections of other weights (model {previous[:16]}, these are "
+                          f"{model_sha256[:16]}); a rerun would skip their scenes. Use overwrite=true to redo them, "
+                          "or another out_dir")
+
+
 def predict_scenes(scenes: Sequence[SceneRef], weights: str | os.PathLike[str], out_dir: str | os.PathLike[str],
                    *, device: str = "auto", settings: InferenceSettings | None = None, fmt: str = "geojson",
                    out_crs: str | None = None, overwrite: bool = False, aoi: Path | None = None,
@@ -106,6 +127,7 @@ def predict_scenes(scenes: Sequence[SceneRef], weights: str | os.PathLike[str], 
     settings = settings or InferenceSettings(tile_size_px=card.tile_size_px, overlap_px=card.overlap_px)
     engine = InferenceEngine(model, settings)
     out_dir = Path(out_dir)
+    check_same_model(out_dir, model.sha256, overwrite)
     created_out_dir = not out_dir.exists()
     out_dir.mkdir(parents=True, exist_ok=True)
     summary = PredictSummary(weights=str(weights), model_sha256=model.sha256, task=card.task,

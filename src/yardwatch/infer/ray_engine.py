@@ -34,7 +34,7 @@ from typing import Any
 
 from yardwatch.errors import ConfigError, ModelError, OutputError, YardwatchError
 from yardwatch.infer.core import InferenceEngine, InferenceSettings, SceneFailure
-from yardwatch.infer.predict import (PredictSummary, SceneReport, finish_summary, summary_settings,
+from yardwatch.infer.predict import (PredictSummary, SceneReport, check_same_model, finish_summary, summary_settings,
                                      write_scene_detections)
 from yardwatch.io.detections import output_path
 from yardwatch.io.raster import SceneRef
@@ -628,6 +628,7 @@ def predict_scenes_ray(scenes: Sequence[SceneRef], weights: str | os.PathLike[st
     settings = settings or InferenceSettings(tile_size_px=model.card.tile_size_px, overlap_px=model.card.overlap_px)
     InferenceEngine(model, replace(settings, precision="fp32"))  # tile size vs stride, overlap: fail before Ray
     out_path = Path(out_dir).expanduser().resolve()
+    check_same_model(out_path, model.sha256, overwrite)
     job = SceneJob(out_dir=out_path, fmt=fmt, out_crs=out_crs,
                    aoi=Path(aoi).expanduser().resolve() if aoi is not None else None,
                    bands=tuple(bands) if bands else None, assume_crs=assume_crs, quicklook=quicklook)
