@@ -277,7 +277,7 @@ def _timed(fn) -> float:
 def make_scene(work: Path, size: int, gsd_m: float, seed: int) -> tuple[Path, Path]:
     from yardwatch.synth import write_scenes
 
-    folder = work / f"scene_{size}"
+    folder = work / f"scene_{size}_{gsd_m:g}m_seed{seed}"  # a scene cached for other weights must not be reused
     catalog = folder / "catalog.csv"
     if not catalog.is_file():
         write_scenes(folder, n_scenes=1, scene_size_px=size, gsd_m=gsd_m, seed=seed)

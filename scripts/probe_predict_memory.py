@@ -8,7 +8,7 @@ docs/benchmarks.md); run it under ``MALLOC_MMAP_THRESHOLD_=131072`` to see the a
 
 Example::
 
-    python scripts/probe_predict_memory.py /tmp/yardwatch_bench_predict/scene_16384/scenes/*.tif --stub
+    python scripts/probe_predict_memory.py /tmp/yardwatch_bench_predict/scene_16384_*/scenes/*.tif --stub
 """
 
 from __future__ import annotations

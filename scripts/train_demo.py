@@ -289,7 +289,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--epochs", type=int, default=30, help="training epochs")
     parser.add_argument("--batch", type=int, default=8, help="images per batch")
     parser.add_argument("--workers", type=int, default=1, help="data loader workers")
-    parser.add_argument("--gsd-m", type=float, default=0.5, help="tiles are resampled to this ground resolution")
+    parser.add_argument("--gsd-m", type=float, default=0.35, help="tiles are resampled to this ground resolution")
     parser.add_argument("--hours", type=float, default=None,
                         help="train for this long instead of --epochs (ultralytics fits the schedule to it)")
     parser.add_argument("--tile-size-px", type=int, default=320, help="tile size (and network input size)")
