@@ -477,7 +477,8 @@ def format_metrics_table(result: EvaluationResult) -> str:
     header = (f"{'class':<10}{'AP':>7}{'AP50':>7}{'AP75':>7}{'P':>7}{'R':>7}{'F1':>7}{'labels':>8}{'found':>8}"
               f"{'bias':>8}{'MAE':>7}{'rel':>7}")
     lines = [f"{len(result.scenes)} scenes, {result.n_gt} labels, {result.n_pred} detections; {result.iou_type} IoU; "
-             f"operating point score >= {thresholds_text(result.conf)}, IoU >= {result.iou:g}", header, "-" * len(header)]
+             f"operating point score >= {thresholds_text(result.conf)}, IoU >= {result.iou:g}",
+             header, "-" * len(header)]
     for c in result.classes:
         lines.append(f"{c.class_name:<10}{num(c.ap)}{num(c.ap50)}{num(c.ap75)}{num(c.precision)}{num(c.recall)}"
                      f"{num(c.f1)}{c.n_gt:>8d}{c.n_pred:>8d}{num(c.count_bias, 8)}{num(c.count_mae)}"

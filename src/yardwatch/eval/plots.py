@@ -41,14 +41,15 @@ def plot_pr_curves(recall_thresholds: np.ndarray, precision_by_class: np.ndarray
 
 
 def plot_confusion_matrix(matrix: np.ndarray, class_names: Sequence[str], path: str | os.PathLike[str], *,
-                          conf: float | str, iou: float) -> Path:
+                          conf: str, iou: float) -> Path:
     """Counts of (true class, predicted class) pairs, with ``background`` for misses and false positives.
 
     Args:
         matrix: ``(K+1, K+1)`` counts; rows true (classes, then background), columns predicted.
         class_names: ``(K,)`` names.
         path: the PNG to write.
-        conf: the score threshold the matrix was made at (for the title).
+        conf: the score thresholds the matrix was made at, as text (for the title; see
+            :func:`yardwatch.eval.thresholds.thresholds_text`).
         iou: the IoU threshold (for the title).
     """
     labels = [*class_names, "background"]
@@ -62,6 +63,6 @@ def plot_confusion_matrix(matrix: np.ndarray, class_names: Sequence[str], path: 
                   color="white" if peak and value > peak / 2 else "black")
     axes.set_xticks(range(len(labels)), labels, rotation=30, ha="right")
     axes.set_yticks(range(len(labels)), labels)
-    axes.set(xlabel="predicted", ylabel="true", title=f"Confusion (score >= {conf if isinstance(conf, str) else f'{conf:g}'}, IoU >= {iou:g})")
+    axes.set(xlabel="predicted", ylabel="true", title=f"Confusion (score >= {conf}, IoU >= {iou:g})")
     figure.colorbar(image, ax=axes, shrink=0.8)
     return save_figure_atomic(figure, path)

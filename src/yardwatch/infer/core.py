@@ -21,7 +21,7 @@ import queue
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -262,8 +262,6 @@ class InferenceEngine:
             model.network.to(memory_format=torch.channels_last)
         self._compiled = bool(settings.compile) and isinstance(model.network, torch.nn.Module)
         if self._compiled:
-            from dataclasses import replace
-
             self.model = replace(model, network=torch.compile(model.network, dynamic=False))
         self.batch_size = settings.batch_size
         self.stats = RunStats()

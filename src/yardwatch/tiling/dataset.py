@@ -300,6 +300,9 @@ def _choose_negatives(plans: Sequence[_ScenePlan], ratios: Mapping[str, float | 
     dropped = 0
     rng = np.random.default_rng(seed + 1)
     for split in SPLITS:
+        ratio = ratios.get(split)
+        if ratio is None or not has_labels:
+            continue
         positives = 0
         negatives: list[tuple[int, int]] = []
         for p_index, plan in enumerate(plans):
@@ -310,9 +313,6 @@ def _choose_negatives(plans: Sequence[_ScenePlan], ratios: Mapping[str, float | 
                     positives += 1
                 else:
                     negatives.append((p_index, t_index))
-        ratio = ratios.get(split)
-        if ratio is None or not has_labels:
-            continue
         n_keep = min(len(negatives), int(round(ratio * positives)))
         chosen = set(rng.choice(len(negatives), size=n_keep, replace=False).tolist()) if n_keep else set()
         for i, (p_index, t_index) in enumerate(negatives):
