@@ -112,3 +112,54 @@ def test_decode_filters_classes_and_conf() -> None:
     dets = decode_batch(_raw([boxes]), task="detect", num_classes=3, conf=0.25, iou=0.5, classes=[2])
     assert dets.class_ids.tolist() == [2]
     assert len(decode_batch(_raw([boxes]), task="detect", num_classes=3, conf=0.95, iou=0.5).scores) == 0
+
+
+def _nested_load(obb: bool) -> torch.Tensor:
+    """One anchor on a tarp-covered flatcar: railcar 0.9 and tarp 0.6 at the same box; one plain container."""
+    raw = torch.zeros(1, 4 + 3 + int(obb), 2)
+    raw[0, :4, 0] = torch.tensor([50.0, 50.0, 40.0, 8.0])
+    raw[0, 4, 0], raw[0, 5, 0] = 0.9, 0.6
+    raw[0, :4, 1] = torch.tensor([150.0, 50.0, 20.0, 8.0])
+    raw[0, 6, 1] = 0.8
+    if obb:
+        raw[0, -1, :] = 0.4
+    return raw
+
+
+def test_decode_multi_label_emits_both_classes_of_a_nested_object() -> None:
+    for task in ("detect", "obb"):
+        raw = _nested_load(task == "obb")
+        dets = decode_batch(raw, task=task, num_classes=3, conf=0.25, iou=0.5)
+        assert sorted(zip(dets.class_ids.tolist(), dets.scores.tolist())) == \
+            [(0, np.float32(0.9)), (1, np.float32(0.6)), (2, np.float32(0.8))], task
+        tarp = dets.obb_xywhr_px[dets.class_ids == 1][0]
+        assert tarp[:4].tolist() == [50.0, 50.0, 40.0, 8.0]
+        # Best class only (ultralytics' predict): the tarp is lost under its railcar.
+        best = decode_batch(raw, task=task, num_classes=3, conf=0.25, iou=0.5, multi_label=False)
+        assert sorted(best.class_ids.tolist()) == [0, 2], task
+        # Class filter and conf apply per (anchor, class) candidate.
+        only_tarps = decode_batch(raw, task=task, num_classes=3, conf=0.25, iou=0.5, classes=[1])
+        assert only_tarps.class_ids.tolist() == [1]
+        assert sorted(decode_batch(raw, task=task, num_classes=3, conf=0.7, iou=0.5).class_ids.tolist()) == [0, 2]
+        assert decode_batch(raw, task=task, num_classes=3, conf=0.25, iou=0.5, classes=[1],
+                            multi_label=False).class_ids.tolist() == []
+
+
+def test_decode_multi_label_matches_ultralytics_nms() -> None:
+    # Random dense head output: the same boxes, scores and classes as ultralytics' non_max_suppression with
+    # multi_label=True (what its validator runs), tile by tile.
+    from ultralytics.utils.nms import non_max_suppression
+
+    gen = torch.Generator().manual_seed(0)
+    b, n, nc = 3, 400, 3
+    raw = torch.zeros(b, 4 + nc, n)
+    raw[:, :2] = torch.rand(b, 2, n, generator=gen) * 300
+    raw[:, 2:4] = 8 + torch.rand(b, 2, n, generator=gen) * 30
+    raw[:, 4:] = torch.rand(b, nc, n, generator=gen) ** 3
+    ours = decode_batch(raw, task="detect", num_classes=nc, conf=0.25, iou=0.5)
+    theirs = non_max_suppression(raw.clone(), conf_thres=0.25, iou_thres=0.5, multi_label=True, max_det=10000)
+    for t in range(b):
+        mine = ours.tile_index == t
+        got = sorted(zip(ours.class_ids[mine].tolist(), np.round(ours.scores[mine].numpy(), 5).tolist()))
+        ref = sorted(zip(theirs[t][:, 5].long().tolist(), np.round(theirs[t][:, 4].numpy(), 5).tolist()))
+        assert got == ref, t

@@ -106,7 +106,8 @@ def run(cfg: Any) -> None:
     if len(scenes) == 1 and not scenes[0].path.exists():
         raise InputError(f"scenes={scenes[0].path}: file not found; check the path")
     settings = InferenceSettings(tile_size_px=tile, overlap_px=overlap, batch_size=batch_size, conf=conf,
-                                 iou=iou, classes=classes, merge=MergeSettings(iou=merge_iou, ios=merge_ios),
+                                 iou=iou, multi_label=_checks.flag(cfg, "multi_label"), classes=classes,
+                                 merge=MergeSettings(iou=merge_iou, ios=merge_ios),
                                  resample=bool(cfg.resample), precision=precision,
                                  reader=reader, compile=_checks.flag(cfg, "compile"))
     quicklook = is_demo if cfg.quicklook is None else bool(cfg.quicklook)

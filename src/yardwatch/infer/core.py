@@ -52,6 +52,10 @@ class InferenceSettings:
         batch_size: tiles per forward pass (halved automatically on CUDA out-of-memory).
         conf: minimum score.
         iou: per-tile NMS IoU threshold.
+        multi_label: every class above ``conf`` at an anchor is a candidate, not only its best class (as
+            ultralytics' validator decodes). Needed for nested objects: a tarp-covered load and its flatcar share
+            one box and, decoded best-class-only, the tarp is never emitted (0 of 56 tarp loads on the held-out demo
+            scenes).
         classes: class ids to keep, None for all.
         merge: seam merge thresholds.
         resample: resample scenes whose GSD differs from the model's by more than ``resample_tolerance``.
@@ -72,6 +76,7 @@ class InferenceSettings:
     batch_size: int = 16
     conf: float = 0.25
     iou: float = 0.6
+    multi_label: bool = True
     classes: tuple[int, ...] | None = None
     merge: MergeSettings = field(default_factory=MergeSettings)
     resample: bool = True
@@ -328,7 +333,8 @@ class InferenceEngine:
             self.stats.forward_seconds += time.perf_counter() - start
             s = self.settings
             dets = decode_batch(raw.float(), task=self.model.card.task, num_classes=self.model.num_classes,
-                                conf=s.conf, iou=s.iou, classes=list(s.classes) if s.classes else None)
+                                conf=s.conf, iou=s.iou, classes=list(s.classes) if s.classes else None,
+                                multi_label=s.multi_label)
             return [dets.to_cpu()]
         except torch.cuda.OutOfMemoryError:
             if len(tiles) == 1:

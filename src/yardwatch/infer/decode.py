@@ -40,8 +40,14 @@ class BatchDetections:
 
 
 def decode_batch(raw: torch.Tensor, *, task: str, num_classes: int, conf: float, iou: float,
-                 classes: list[int] | None = None, max_candidates_per_tile: int = 30000) -> BatchDetections:
+                 classes: list[int] | None = None, max_candidates_per_tile: int = 30000,
+                 multi_label: bool = True) -> BatchDetections:
     """Threshold, then class-aware NMS per tile.
+
+    With ``multi_label`` every class whose score passes ``conf`` at an anchor is a candidate (as ultralytics'
+    validator decodes); without it only each anchor's best class (as ultralytics' predict does). Nested objects of
+    two classes need the first: a tarp-covered load lies on its flatcar, one railcar and one tarp with nearly the
+    same box, and the load's anchors score railcar higher, so best-class decoding never emits the tarp.
 
     Args:
         raw: (B, 4 + nc [+1], N) head output; boxes (cx, cy, w, h) in input px, angle last for ``obb``.
@@ -50,27 +56,35 @@ def decode_batch(raw: torch.Tensor, *, task: str, num_classes: int, conf: float,
         conf: minimum class score kept.
         iou: NMS IoU threshold (rotated probabilistic IoU for ``obb``).
         classes: keep only these class ids (None: all).
-        max_candidates_per_tile: cap on boxes entering NMS per tile (highest scores first).
+        max_candidates_per_tile: cap on (anchor, class) candidates entering NMS per tile (highest scores first).
+        multi_label: one candidate per class above ``conf`` at each anchor (True) or only the best class (False).
     """
     raw = raw.transpose(1, 2)  # (B, N, C)
     scores_all = raw[..., 4:4 + num_classes]
-    best, cls = scores_all.max(-1)
-    keep = best > conf
+    if multi_label:
+        score_map = scores_all.reshape(raw.shape[0], -1)  # (B, N * nc): anchor-major, class-minor
+    else:
+        best, cls = scores_all.max(-1)
+        score_map = best  # (B, N)
+    keep = score_map > conf
     if classes is not None:
         allowed = torch.zeros(num_classes, dtype=torch.bool, device=raw.device)
         allowed[torch.as_tensor(classes, device=raw.device, dtype=torch.long)] = True
-        keep &= allowed[cls]
-    tile, anchor = keep.nonzero(as_tuple=True)
+        keep &= allowed.repeat(raw.shape[1])[None] if multi_label else allowed[cls]
+    tile, flat = keep.nonzero(as_tuple=True)
     if tile.numel() and max_candidates_per_tile and keep.sum(1).max() > max_candidates_per_tile:
-        masked = torch.where(keep, best, torch.full_like(best, -1.0))
+        masked = torch.where(keep, score_map, torch.full_like(score_map, -1.0))
         top = masked.topk(max_candidates_per_tile, dim=1).indices
         sel = torch.zeros_like(keep)
         sel.scatter_(1, top, True)
-        tile, anchor = (keep & sel).nonzero(as_tuple=True)
+        tile, flat = (keep & sel).nonzero(as_tuple=True)
+    if multi_label:
+        anchor, label = flat // num_classes, flat % num_classes
+    else:
+        anchor, label = flat, cls[tile, flat]
     boxes = raw[tile, anchor, :4].float()
     angle = raw[tile, anchor, 4 + num_classes].float() if task == "obb" else torch.zeros_like(boxes[:, 0])
-    score = best[tile, anchor].float()
-    label = cls[tile, anchor]
+    score = score_map[tile, flat].float()
     obb = torch.cat([boxes, angle[:, None]], 1)
     group = tile * num_classes + label
     if task == "obb":
