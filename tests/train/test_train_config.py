@@ -81,6 +81,9 @@ def test_gpu_list_becomes_a_ddp_device_string(tmp_path: Path, monkeypatch):
     ("trainer.lr0=nan", r"trainer.lr0=nan: must be a number in \(0, 1\]"),
     ("trainer.lr0=0", r"trainer.lr0=0.0: must be a number in \(0, 1\]"),
     ("+trainer.fraction=1.5", r"trainer.fraction=1.5: must be a number in \(0, 1\]"),
+    ("nested_iou=0", r"nested_iou=0 is out of range \(0.0, 1.0\]"),
+    ("nested_iou=1.5", r"nested_iou=1.5 is out of range"),
+    ("nested_iou=yes", "nested_iou='yes' is not a finite number"),
 ])
 def test_bad_values_are_config_errors(override, words, tmp_path: Path):
     overrides = [f"data={tmp_path}/x.yaml", f"out_dir={tmp_path}/r", "task=detect", override]

@@ -124,3 +124,39 @@ def test_fine_tuning_checks_task_and_classes(obb_run, detect_run, tmp_path: Path
     with pytest.raises(ModelError, match=r"classes \['car', 'truck', 'bus'\] differ from the dataset's"):
         train_detector(_config(obb_data, tmp_path / "b", "obb", model=str(other)))
     assert not (tmp_path / "b" / "weights").exists()
+
+
+def test_training_uses_nested_targets_and_the_weights_do_not_depend_on_them(tmp_path: Path, monkeypatch) -> None:
+    import zipfile
+
+    from conftest import write_tiny_dataset
+
+    from yardwatch.models import nested
+
+    calls = []
+    original = nested._NestedTargets._forward
+
+    def counting(self, *args, **kwargs):
+        calls.append(type(self).__name__)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(nested._NestedTargets, "_forward", counting)
+    data = write_tiny_dataset(tmp_path / "data", "obb")
+    result = train_detector(_config(data, tmp_path / "run", "obb"))
+    assert calls and set(calls) == {"NestedRotatedTaskAlignedAssigner"}
+    assert result.card.training["nested_iou"] == 0.5
+    # The checkpoint pickles no yardwatch loss class: plain ultralytics can load it.
+    with zipfile.ZipFile(result.best_weights) as archive:
+        pickled = b"".join(archive.read(n) for n in archive.namelist() if n.endswith(".pkl"))
+    assert b"Nested" not in pickled and b"yardwatch.models.nested" not in pickled
+
+
+def test_nested_targets_can_be_turned_off(tmp_path: Path, monkeypatch) -> None:
+    from conftest import write_tiny_dataset
+
+    from yardwatch.models import nested
+
+    monkeypatch.setattr(nested._NestedTargets, "_forward", lambda *a, **k: pytest.fail("nested targets in use"))
+    data = write_tiny_dataset(tmp_path / "data", "detect")
+    result = train_detector(_config(data, tmp_path / "run", "detect", nested_iou=None))
+    assert result.card.training["nested_iou"] is None

@@ -55,7 +55,8 @@ def build_config(cfg: Any):
         seed=_checks.number(cfg, "seed", lo=0, integer=True),
         patience=_checks.number(cfg, "patience", lo=1, integer=True),
         resume=bool(cfg.get("resume", False)), overwrite=bool(cfg.get("overwrite", False)),
-        augment=spec, trainer=_container(cfg, "trainer") or {})
+        augment=spec, trainer=_container(cfg, "trainer") or {},
+        nested_iou=_checks.number(cfg, "nested_iou", lo=0.0, hi=1.0, lo_open=True, optional=True))
     check_config(config)
     return config
 

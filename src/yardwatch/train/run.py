@@ -26,6 +26,7 @@ from yardwatch import CLASS_NAMES, __version__
 from yardwatch.errors import ConfigError, DeviceError, InputError, ModelError, OutputError
 from yardwatch.models.card import ModelCard, file_sha256, write_card
 from yardwatch.models.loader import EMBEDDED_CARD_KEY, build_yolo, ensure_offline, model_yaml
+from yardwatch.models.nested import DEFAULT_NESTED_IOU, nested_targets_callback
 from yardwatch.models.training import run_training, ultralytics_version, validate
 from yardwatch.train.augment import AugmentSpec, build_albumentations
 from yardwatch.train.dataset import DatasetInfo, read_dataset
@@ -75,6 +76,9 @@ class TrainConfig:
         augment: albumentations pipeline and ultralytics augmentation knobs.
         trainer: further ultralytics trainer options (keys of :data:`TRAINER_OPTIONS`).
         check_classes: require the dataset's classes to be yardwatch's (railcar, tarp, container) in order.
+        nested_iou: objects of two classes whose boxes overlap by this IoU (a tarp on its flatcar) both get class
+            targets at their shared anchors (``yardwatch.models.nested``); None keeps ultralytics' one class per
+            anchor, which teaches the network to suppress the tarp.
     """
 
     data: Path
@@ -93,12 +97,14 @@ class TrainConfig:
     augment: AugmentSpec = field(default_factory=AugmentSpec)
     trainer: Mapping[str, Any] = field(default_factory=dict)
     check_classes: bool = True
+    nested_iou: float | None = DEFAULT_NESTED_IOU
 
     def to_dict(self) -> dict[str, Any]:
         return {"data": str(self.data), "out_dir": str(self.out_dir), "task": self.task, "model": self.model,
                 "epochs": self.epochs, "imgsz": self.imgsz, "batch": self.batch, "device": self.device,
                 "workers": self.workers, "seed": self.seed, "patience": self.patience, "resume": self.resume,
-                "augment": self.augment.to_dict(), "trainer": dict(self.trainer)}
+                "augment": self.augment.to_dict(), "trainer": dict(self.trainer),
+                "nested_iou": self.nested_iou}
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,6 +200,10 @@ def check_config(config: TrainConfig) -> None:
             raise ConfigError(f"{key}={value!r}: must be a whole number >= {lo}")
     if config.imgsz is not None and (not isinstance(config.imgsz, int) or config.imgsz < 32 or config.imgsz % 32):
         raise ConfigError(f"imgsz={config.imgsz!r}: must be a multiple of 32 (the network stride), >= 32")
+    nested = config.nested_iou
+    if nested is not None and (isinstance(nested, bool) or not isinstance(nested, (int, float))
+                               or not 0.0 < nested <= 1.0):
+        raise ConfigError(f"nested_iou={nested!r}: must be an IoU in (0, 1], e.g. 0.5, or null to turn it off")
     if not str(config.model).endswith(".pt"):
         model_yaml(str(config.model), config.task)
     _check_trainer_options(config.trainer)
@@ -401,6 +411,8 @@ def train_detector(config: TrainConfig) -> TrainResult:
         train_args = ultralytics_train_args(config, data_yaml, imgsz, device)
     callbacks = {event: [getattr(timer, event)]
                  for event in ("on_train_epoch_start", "on_train_epoch_end", "on_fit_epoch_end")}
+    if config.nested_iou is not None:
+        callbacks["on_train_start"] = [nested_targets_callback(config.nested_iou)]
     run_training(yolo, train_args, callbacks=callbacks, cpu=device == "cpu")
     wall_seconds = time.perf_counter() - started
     return _finish_run(config, dataset, data_yaml, yolo, imgsz, timer, wall_seconds)
