@@ -3,7 +3,9 @@
 
 One run, side by side, each method in its own subprocess (so peak memory is its own):
 
-* ``yardwatch fp32`` / ``yardwatch bf16`` / ``yardwatch onnx``: the batched core (``predict_scenes``), reader
+* ``yardwatch fp32`` / ``yardwatch bf16`` / ``yardwatch onnx`` / ``yardwatch onnx int8``: the batched core
+  (``predict_scenes``; the ONNX rows through ONNX Runtime, int8 = ``yardwatch export int8=true`` calibrated on
+  tiles of another synthetic scene), reader
   ``thread`` (the default); ``yardwatch fp32 inline``: the same reading tiles between forward passes (no reader thread);
   ``yardwatch fp32 compiled``: ``compile=true`` (torch.compile), the second run in its process (the first, which
   compiles, is timed apart).
@@ -44,7 +46,7 @@ os.environ.setdefault("YOLO_VERBOSE", "false")
 from _benchdoc import machine_description, markdown_table, write_section  # noqa: E402
 
 CPU_METHODS = ("yardwatch_fp32", "yardwatch_fp32_inline", "yardwatch_fp32_compiled", "yardwatch_bf16",
-               "yardwatch_onnx", "forward_only", "forward_only_compiled", "forward_only_bf16", "sahi_b1", "sahi_b8",
+               "yardwatch_onnx", "yardwatch_onnx_int8", "forward_only", "forward_only_compiled", "forward_only_bf16", "sahi_b1", "sahi_b8",
                "ultralytics_loop")
 
 
@@ -120,7 +122,8 @@ def worker(method: str, scene: Path, weights: Path, out_dir: Path, batch: int, d
         precision = {"yardwatch_bf16": "bf16"}.get(method, "fp32" if device == "cpu" else "fp16")
         reader = "inline" if method.endswith("_inline") else "thread"
         compiled = method.endswith("_compiled")
-        path = weights.with_suffix(".onnx") if method == "yardwatch_onnx" else weights
+        path = {"yardwatch_onnx": weights.with_suffix(".onnx"),
+                "yardwatch_onnx_int8": weights.with_name(weights.stem + ".int8.onnx")}.get(method, weights)
         model = load_model(path, device)
         base = _current_rss_mb()
         settings = InferenceSettings(tile_size_px=tile, overlap_px=overlap, batch_size=batch, conf=conf,
@@ -287,6 +290,22 @@ def make_scene(work: Path, size: int, gsd_m: float, seed: int) -> tuple[Path, Pa
     return folder / row["path"], folder / Path(row["labels_path"]).parent
 
 
+def calibration_tiles(work: Path, card, seed: int) -> Path:
+    """Training-style tiles (``yardwatch tile``) of a 2048 px synthetic scene with another seed than the bench
+    scene's: the int8 export's calibration set (the bench scene itself is never seen before it is scored)."""
+    from yardwatch.cli.main import main as yardwatch
+
+    scene, _ = make_scene(work, 2048, card.gsd_m or 0.5, seed + 2)
+    tiles = work / f"calibration_tiles_seed{seed + 2}"
+    if not (tiles / "dataset.yaml").is_file():
+        code = yardwatch(["tile", f"scenes={scene.parent.parent / 'catalog.csv'}", f"out_dir={tiles}",
+                          f"tile_size_px={card.tile_size_px}", f"overlap_px={card.overlap_px}", f"task={card.task}",
+                          "split.train=1.0", "split.val=0.0", "split.test=0.0", "progress=false", "overwrite=true"])
+        if code:
+            raise SystemExit(f"yardwatch tile failed ({code}) making the int8 calibration tiles")
+    return tiles / "dataset.yaml"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
@@ -317,7 +336,9 @@ def main() -> None:
     work = args.work
     work.mkdir(parents=True, exist_ok=True)
     methods = [m for m in args.methods.split(",") if m]
-    if "yardwatch_onnx" in methods and not weights.with_suffix(".onnx").is_file():
+    int8 = weights.with_name(weights.stem + ".int8.onnx")
+    if any(m.startswith("yardwatch_onnx") for m in methods) and not (weights.with_suffix(".onnx").is_file()
+                                                                     and int8.is_file()):
         from yardwatch.models.export import export_model
 
         local = work / "weights"
@@ -333,6 +354,7 @@ def main() -> None:
 
             write_card(card, local / f"{weights.stem}.model_card.json")
         export_model(weights, "onnx", dynamic=True)
+        export_model(weights, "onnx", dynamic=True, int8=True, calibration=calibration_tiles(work, card, args.seed))
     scene, labels = make_scene(work, args.size, card.gsd_m or 0.5, args.seed)
     megapixels = args.size * args.size / 1e6
     rows, results = [], {}
@@ -369,7 +391,8 @@ def main() -> None:
     sahi = [results[k]["seconds"] for k in ("sahi_b1", "sahi_b8") if k in results and "error" not in results[k]]
     speedups = []
     if sahi:
-        for key in ("yardwatch_fp32", "yardwatch_fp32_compiled", "yardwatch_bf16", "yardwatch_onnx"):
+        for key in ("yardwatch_fp32", "yardwatch_fp32_compiled", "yardwatch_bf16", "yardwatch_onnx",
+                    "yardwatch_onnx_int8"):
             if key in results and "error" not in results[key]:
                 speedups.append((key, round(min(sahi) / results[key]["seconds"], 2)))
     memory_rows = []

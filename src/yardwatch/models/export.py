@@ -6,8 +6,9 @@ import logging
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
-from yardwatch.errors import ConfigError, InputError, ModelError
+from yardwatch.errors import ConfigError, InputError, ModelError, YardwatchError
 from yardwatch.models.card import file_sha256, write_card
 from yardwatch.models.loader import ensure_offline, load_model
 
@@ -17,7 +18,8 @@ EXPORT_FORMATS = {"onnx": ".onnx", "torchscript": ".torchscript", "engine": ".en
 
 
 def export_model(weights: str | os.PathLike[str], fmt: str = "onnx", *, half: bool = False, dynamic: bool = True,
-                 imgsz: int | None = None, out_path: str | os.PathLike[str] | None = None) -> Path:
+                 imgsz: int | None = None, out_path: str | os.PathLike[str] | None = None, int8: bool = False,
+                 calibration: str | os.PathLike[str] | None = None, calibration_tiles: int = 64) -> Path:
     """Export ``weights`` (.pt) to ``fmt``; writes ``<stem>.model_card.json`` beside the exported file.
 
     Args:
@@ -26,13 +28,22 @@ def export_model(weights: str | os.PathLike[str], fmt: str = "onnx", *, half: bo
         half: export in fp16 (CUDA formats only).
         dynamic: dynamic batch and image size (ONNX), so one file serves any batch size.
         imgsz: input size; default the card's tile size.
-        out_path: where to put the exported file; default beside the weights.
+        out_path: where to put the exported file; default beside the weights (``<stem>.int8.onnx`` for int8).
+        int8: quantise the ONNX model's convolutions to int8 (:mod:`yardwatch.models.quantize`), calibrated on
+            ``calibration_tiles`` tiles of ``calibration`` (the training dataset.yaml, or a folder of tiles).
 
     Returns:
         The exported file's path.
     """
     if fmt not in EXPORT_FORMATS:
         raise ConfigError(f"format={fmt!r} is not one of {', '.join(EXPORT_FORMATS)}")
+    if int8 and fmt != "onnx":
+        raise ConfigError(f"int8=true quantises ONNX models; format={fmt} cannot be int8 here (use format=onnx)")
+    if int8 and calibration is None:
+        raise ConfigError("int8=true needs calibration=<dataset.yaml of the training tiles, or a folder of tiles>: "
+                          "the activation ranges are measured on them")
+    if int8 and half:
+        raise ConfigError("int8=true and half=true: pick one (int8 for the CPU, half for CUDA)")
     if out_path is not None and not Path(out_path).parent.is_dir():
         raise InputError(f"out={out_path}: folder {Path(out_path).parent} does not exist; create it or choose "
                          "another out")
@@ -47,6 +58,8 @@ def export_model(weights: str | os.PathLike[str], fmt: str = "onnx", *, half: bo
     from ultralytics import YOLO
 
     size = int(imgsz or card.tile_size_px)
+    if int8:
+        return _export_int8(Path(weights), card, size, dynamic, out_path, calibration, calibration_tiles)
     try:
         exported = Path(YOLO(str(weights), task=card.task).export(format=fmt, imgsz=size, half=half,
                                                                  dynamic=dynamic, simplify=False,
@@ -63,3 +76,40 @@ def export_model(weights: str | os.PathLike[str], fmt: str = "onnx", *, half: bo
     write_card(exported_card, exported.with_name(exported.stem + ".model_card.json"))
     log.info("exported %s -> %s", weights, exported)
     return exported
+
+
+def _export_int8(weights: Path, card: Any, size: int, dynamic: bool, out_path: str | os.PathLike[str] | None,
+                 calibration: str | os.PathLike[str], calibration_tiles: int) -> Path:
+    """fp32 ONNX export in a scratch folder (nothing beside the weights is touched), then int8 quantisation; the
+    file appears whole (temp name + rename) with its card."""
+    import tempfile
+
+    from ultralytics import YOLO
+
+    from yardwatch.models.quantize import calibration_images, quantize_int8
+
+    images = calibration_images(calibration, calibration_tiles)
+    target = Path(out_path) if out_path is not None else weights.with_name(weights.stem + ".int8.onnx")
+    with tempfile.TemporaryDirectory(prefix="yardwatch-int8-") as scratch:
+        copy = Path(scratch) / "model.pt"
+        shutil.copyfile(weights, copy)
+        try:
+            fp32 = Path(YOLO(str(copy), task=card.task).export(format="onnx", imgsz=size, dynamic=dynamic,
+                                                               simplify=False, device="cpu"))
+            partial = Path(scratch) / "model.int8.onnx"
+            quantize_int8(fp32, partial, images, size)
+        except Exception as err:  # noqa: BLE001 - exporter and quantiser raise many kinds; the user needs the reason
+            if isinstance(err, YardwatchError):
+                raise
+            raise ModelError(f"weights={weights}: int8 export failed ({type(err).__name__}: {err})") from err
+        tmp = target.with_name(target.name + ".tmp")
+        shutil.move(str(partial), tmp)
+        tmp.replace(target)
+    exported_card = card.with_updates(imgsz=size, weights_sha256=file_sha256(target),
+                                      training={**card.training, "exported_from": str(weights),
+                                                "export_format": "onnx", "export_half": False, "export_int8": True,
+                                                "calibration": str(calibration),
+                                                "calibration_tiles": len(images)})
+    write_card(exported_card, target.with_name(target.stem + ".model_card.json"))
+    log.info("exported %s -> %s (int8)", weights, target)
+    return target
