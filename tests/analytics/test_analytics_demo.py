@@ -44,3 +44,14 @@ def test_demo_fails_when_another_date_is_flagged(demo, site_series, capsys):
 def test_demo_reports_a_failed_step(demo, tmp_path, capsys):
     assert demo.main(["--out-dir", str(tmp_path / "nothing"), "--skip-synth", "--skip-predict"]) == 2
     assert "catalog" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@pytest.mark.ci
+def test_the_seed_story_end_to_end_with_the_bundled_weights(demo, tmp_path, capsys):
+    # synth + predict (bundled demo weights) + count over 20 dates: the spike date, and only it, is flagged.
+    assert demo.main(["--out-dir", str(tmp_path / "demo"), "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert "OK: " in out and "is flagged and no other date is" in out
+    anomalies = pd.read_csv(tmp_path / "demo" / "counts" / "anomalies.csv")
+    assert anomalies["acquired"].nunique() == 1 and "railcar" in set(anomalies["class_name"])
