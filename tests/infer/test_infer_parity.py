@@ -49,13 +49,12 @@ def parity_scene(tmp_path_factory):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(reason="measured 97.5 % of detections matched at IoU >= 0.9 with the current demo weights "
-                          "(target 99 %); bf16 is also 2.2x slower than fp32 on a CPU without native bf16, so it "
-                          "is not the default", strict=False)
 def test_bf16_matches_fp32_on_cpu(parity_scene, tmp_path) -> None:
     a, a_cls = _detections(parity_scene, "cpu", "fp32", tmp_path)
     b, b_cls = _detections(parity_scene, "cpu", "bf16", tmp_path)
     assert len(a) > 20  # the demo weights find the scene's objects
+    # The previous demo weights reached 97.5 %; the current ones 99.3 %. bf16 stays off by default on the CPU for
+    # speed (2.2x slower than fp32 without native bf16 units), not for its detections.
     assert matched_fraction(a, a_cls, b, b_cls) >= 0.99
 
 

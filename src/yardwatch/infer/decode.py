@@ -14,8 +14,11 @@ import torchvision
 
 from yardwatch.models.ops import rotated_nms
 
-# Candidate boxes per rotated-NMS call: the IoU matrix is K x K, so bound K to keep memory small on any device.
-_MAX_ROTATED_CANDIDATES = 4096
+# Candidate boxes per rotated-NMS call (whole tile x class groups; a larger group goes alone). The IoU matrix is
+# K x K over every group in the call, though only pairs within a group matter, so small calls do less work: on a
+# batch of 16 demo tiles (about 680 candidates) decode took 25 / 19 ms at 4096 and 12 / 13 ms at 256 on 2 CPU cores,
+# with the same detections.
+_MAX_ROTATED_CANDIDATES = 256
 
 
 @dataclass(frozen=True, slots=True)
