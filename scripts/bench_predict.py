@@ -5,8 +5,7 @@ One run, side by side, each method in its own subprocess (so peak memory is its 
 
 * ``yardwatch fp32`` / ``yardwatch bf16`` / ``yardwatch onnx`` / ``yardwatch onnx int8``: the batched core
   (``predict_scenes``; the ONNX rows through ONNX Runtime, int8 = ``yardwatch export int8=true`` calibrated on
-  tiles of another synthetic scene), reader
-  ``thread`` (the default); ``yardwatch fp32 inline``: the same reading tiles between forward passes (no reader thread);
+  tiles of another synthetic scene), reader ``thread`` (the default); ``yardwatch fp32 inline``: the same reading tiles between forward passes (no reader thread);
   ``yardwatch fp32 compiled``: ``compile=true`` (torch.compile), the second run in its process (the first, which
   compiles, is timed apart).
 * ``forward only`` / ``forward only compiled`` / ``forward only bf16``: the bare network as yardwatch runs it (fused,
@@ -46,8 +45,8 @@ os.environ.setdefault("YOLO_VERBOSE", "false")
 from _benchdoc import machine_description, markdown_table, write_section  # noqa: E402
 
 CPU_METHODS = ("yardwatch_fp32", "yardwatch_fp32_inline", "yardwatch_fp32_compiled", "yardwatch_bf16",
-               "yardwatch_onnx", "yardwatch_onnx_int8", "forward_only", "forward_only_compiled", "forward_only_bf16", "sahi_b1", "sahi_b8",
-               "ultralytics_loop")
+               "yardwatch_onnx", "yardwatch_onnx_int8", "forward_only", "forward_only_compiled", "forward_only_bf16",
+               "sahi_b1", "sahi_b8", "ultralytics_loop")
 
 
 def _same_threads_for_ultralytics(threads: int) -> None:

@@ -111,7 +111,7 @@ def test_four_gpu_run_launches_ddp_workers_with_the_run_config(ddp_launch) -> No
     # The offline patches (no AMP-check download, local plot font) travel to the workers as a callback.
     assert install_offline_patches in launched["state"]["callbacks"]["on_pretrain_routine_start"]
     # So do the nested-object targets (yardwatch.models.nested), with the run's IoU.
-    nested = [c for c in launched["state"]["callbacks"]["on_train_start"] if type(c).__name__ == "_NestedCallback"]
+    nested = [c for c in launched["state"]["callbacks"]["on_train_start"] if type(c).__name__ == "NestedTargetsCallback"]
     assert len(nested) == 1 and nested[0].nested_iou == config.nested_iou == 0.5
 
 

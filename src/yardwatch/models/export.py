@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from yardwatch.errors import ConfigError, InputError, ModelError, YardwatchError
-from yardwatch.models.card import file_sha256, write_card
+from yardwatch.models.card import ModelCard, file_sha256, write_card
 from yardwatch.models.loader import ensure_offline, load_model
 
 log = logging.getLogger(__name__)
@@ -55,36 +55,45 @@ def export_model(weights: str | os.PathLike[str], fmt: str = "onnx", *, half: bo
     if fmt == "engine" and not torch.cuda.is_available():
         raise ConfigError("format=engine (TensorRT) needs a CUDA GPU; export format=onnx here and build the "
                           "engine on the GPU machine")
-    from ultralytics import YOLO
-
     size = int(imgsz or card.tile_size_px)
     if int8:
         return _export_int8(Path(weights), card, size, dynamic, out_path, calibration, calibration_tiles)
-    try:
-        exported = Path(YOLO(str(weights), task=card.task).export(format=fmt, imgsz=size, half=half,
-                                                                 dynamic=dynamic, simplify=False,
-                                                                 device=0 if fmt == "engine" else "cpu"))
-    except Exception as err:  # noqa: BLE001 - the exporter raises many kinds; the user needs the reason
-        raise ModelError(f"weights={weights}: export to {fmt} failed ({type(err).__name__}: {err})") from err
+    exported = _ultralytics_export(Path(weights), card, fmt, size, half=half, dynamic=dynamic)
     if out_path is not None:
         target = Path(out_path)
         shutil.move(str(exported), target)
         exported = target
+    return _write_exported_card(card, Path(weights), exported, size, fmt, half=half)
+
+
+def _ultralytics_export(weights: Path, card: ModelCard, fmt: str, size: int, *, half: bool, dynamic: bool,
+                        shown_as: Path | None = None) -> Path:
+    """ultralytics' exporter on ``weights`` (it writes beside them); any failure becomes one ModelError line naming
+    ``shown_as`` (default ``weights``: the file the user gave, when ``weights`` is a scratch copy of it)."""
+    from ultralytics import YOLO
+
+    try:
+        return Path(YOLO(str(weights), task=card.task).export(format=fmt, imgsz=size, half=half, dynamic=dynamic,
+                                                              simplify=False, device=0 if fmt == "engine" else "cpu"))
+    except Exception as err:  # noqa: BLE001 - the exporter raises many kinds; the user needs the reason
+        raise ModelError(f"weights={shown_as or weights}: export to {fmt} failed ({type(err).__name__}: {err})") from err
+
+
+def _write_exported_card(card: ModelCard, weights: Path, exported: Path, size: int, fmt: str, *, half: bool,
+                         **training: Any) -> Path:
+    """Write ``<stem>.model_card.json`` beside ``exported``: the card of ``weights`` with the export recorded."""
     exported_card = card.with_updates(imgsz=size, weights_sha256=file_sha256(exported) if exported.is_file() else None,
                                       training={**card.training, "exported_from": str(weights),
-                                                "export_format": fmt, "export_half": half})
+                                                "export_format": fmt, "export_half": half, **training})
     write_card(exported_card, exported.with_name(exported.stem + ".model_card.json"))
     log.info("exported %s -> %s", weights, exported)
     return exported
 
-
-def _export_int8(weights: Path, card: Any, size: int, dynamic: bool, out_path: str | os.PathLike[str] | None,
+def _export_int8(weights: Path, card: ModelCard, size: int, dynamic: bool, out_path: str | os.PathLike[str] | None,
                  calibration: str | os.PathLike[str], calibration_tiles: int) -> Path:
     """fp32 ONNX export in a scratch folder (nothing beside the weights is touched), then int8 quantisation; the
     file appears whole (temp name + rename) with its card."""
     import tempfile
-
-    from ultralytics import YOLO
 
     from yardwatch.models.quantize import calibration_images, quantize_int8
 
@@ -93,23 +102,16 @@ def _export_int8(weights: Path, card: Any, size: int, dynamic: bool, out_path: s
     with tempfile.TemporaryDirectory(prefix="yardwatch-int8-") as scratch:
         copy = Path(scratch) / "model.pt"
         shutil.copyfile(weights, copy)
+        fp32 = _ultralytics_export(copy, card, "onnx", size, half=False, dynamic=dynamic, shown_as=weights)
+        partial = Path(scratch) / "model.int8.onnx"
         try:
-            fp32 = Path(YOLO(str(copy), task=card.task).export(format="onnx", imgsz=size, dynamic=dynamic,
-                                                               simplify=False, device="cpu"))
-            partial = Path(scratch) / "model.int8.onnx"
             quantize_int8(fp32, partial, images, size)
-        except Exception as err:  # noqa: BLE001 - exporter and quantiser raise many kinds; the user needs the reason
-            if isinstance(err, YardwatchError):
-                raise
+        except YardwatchError:
+            raise
+        except Exception as err:  # noqa: BLE001 - the quantiser raises many kinds; the user needs the reason
             raise ModelError(f"weights={weights}: int8 export failed ({type(err).__name__}: {err})") from err
         tmp = target.with_name(target.name + ".tmp")
         shutil.move(str(partial), tmp)
         tmp.replace(target)
-    exported_card = card.with_updates(imgsz=size, weights_sha256=file_sha256(target),
-                                      training={**card.training, "exported_from": str(weights),
-                                                "export_format": "onnx", "export_half": False, "export_int8": True,
-                                                "calibration": str(calibration),
-                                                "calibration_tiles": len(images)})
-    write_card(exported_card, target.with_name(target.stem + ".model_card.json"))
-    log.info("exported %s -> %s (int8)", weights, target)
-    return target
+    return _write_exported_card(card, weights, target, size, "onnx", half=False, export_int8=True,
+                                calibration=str(calibration), calibration_tiles=len(images))

@@ -18,7 +18,6 @@ affected. With no such pair the targets are ultralytics' exactly.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -43,7 +42,7 @@ class _NestedTargets:
                                                                         align_metric)
         target_labels, target_bboxes, target_scores = self.get_targets(gt_labels, gt_bboxes, target_gt_idx, fg_mask)
         target_scores = target_scores * _normalised(align_metric, overlaps, mask_pos, self.eps).amax(-2).unsqueeze(-1)
-        if self.nested_iou <= 1.0 and self.n_max_boxes > 1:
+        if self.n_max_boxes > 1:
             target_scores = target_scores + self._nested_scores(candidates, metric_all, overlaps_all, gt_labels,
                                                                 gt_bboxes, mask_gt, target_gt_idx, target_labels)
         return target_labels, target_bboxes, target_scores, fg_mask.bool(), target_gt_idx
@@ -102,16 +101,13 @@ def nest_assigners(criterion: Any, nested_iou: float = DEFAULT_NESTED_IOU) -> in
     return switched
 
 
-def nested_targets_callback(nested_iou: float = DEFAULT_NESTED_IOU) -> Callable[[Any], None]:
+class NestedTargetsCallback:
     """An ultralytics ``on_train_start`` callback that builds the model's loss and nests its assigners.
 
-    A plain function of the trainer, so ultralytics can pickle it into DDP worker processes.
+    An instance of a module-level class, so ultralytics can pickle it into DDP worker processes.
     """
-    return _NestedCallback(nested_iou)
 
-
-class _NestedCallback:
-    def __init__(self, nested_iou: float) -> None:
+    def __init__(self, nested_iou: float = DEFAULT_NESTED_IOU) -> None:
         self.nested_iou = nested_iou
 
     def __call__(self, trainer: Any) -> None:

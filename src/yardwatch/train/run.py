@@ -26,7 +26,7 @@ from yardwatch import CLASS_NAMES, __version__
 from yardwatch.errors import ConfigError, DeviceError, InputError, ModelError, OutputError
 from yardwatch.models.card import ModelCard, file_sha256, write_card
 from yardwatch.models.loader import EMBEDDED_CARD_KEY, build_yolo, ensure_offline, model_yaml
-from yardwatch.models.nested import DEFAULT_NESTED_IOU, nested_targets_callback
+from yardwatch.models.nested import DEFAULT_NESTED_IOU, NestedTargetsCallback
 from yardwatch.models.training import run_training, ultralytics_version, validate
 from yardwatch.train.augment import AugmentSpec, build_albumentations
 from yardwatch.train.dataset import DatasetInfo, read_dataset
@@ -412,7 +412,7 @@ def train_detector(config: TrainConfig) -> TrainResult:
     callbacks = {event: [getattr(timer, event)]
                  for event in ("on_train_epoch_start", "on_train_epoch_end", "on_fit_epoch_end")}
     if config.nested_iou is not None:
-        callbacks["on_train_start"] = [nested_targets_callback(config.nested_iou)]
+        callbacks["on_train_start"] = [NestedTargetsCallback(config.nested_iou)]
     run_training(yolo, train_args, callbacks=callbacks, cpu=device == "cpu")
     wall_seconds = time.perf_counter() - started
     return _finish_run(config, dataset, data_yaml, yolo, imgsz, timer, wall_seconds)
