@@ -163,3 +163,58 @@ def test_decode_multi_label_matches_ultralytics_nms() -> None:
         got = sorted(zip(ours.class_ids[mine].tolist(), np.round(ours.scores[mine].numpy(), 5).tolist()))
         ref = sorted(zip(theirs[t][:, 5].long().tolist(), np.round(theirs[t][:, 4].numpy(), 5).tolist()))
         assert got == ref, t
+
+
+def _random_obb_head(seed: int, b: int, n: int, nc: int) -> torch.Tensor:
+    gen = torch.Generator().manual_seed(seed)
+    raw = torch.zeros(b, 4 + nc + 1, n)
+    raw[:, :2] = torch.rand(b, 2, n, generator=gen) * 300
+    raw[:, 2:4] = 8 + torch.rand(b, 2, n, generator=gen) * 30
+    raw[:, 4:4 + nc] = torch.rand(b, nc, n, generator=gen) ** 3
+    raw[:, -1] = (torch.rand(b, n, generator=gen) - 0.5) * np.pi
+    return raw
+
+
+def test_decode_obb_multi_label_matches_ultralytics_rotated_nms() -> None:
+    # Random dense oriented output: the same boxes as ultralytics' non_max_suppression(rotated=True,
+    # multi_label=True), tile by tile, although yardwatch runs NMS in blocks of (tile, class) groups.
+    from ultralytics.utils.nms import non_max_suppression
+
+    b, nc = 4, 3
+    raw = _random_obb_head(1, b, 500, nc)
+    ours = decode_batch(raw, task="obb", num_classes=nc, conf=0.25, iou=0.5)
+    theirs = non_max_suppression(raw.clone(), conf_thres=0.25, iou_thres=0.5, multi_label=True, max_det=10000,
+                                 nc=nc, rotated=True)
+    assert len(ours.scores) > 100 * b  # dense enough for many suppressions
+    for t in range(b):
+        mine = ours.tile_index == t
+        got = sorted(zip(ours.class_ids[mine].tolist(), np.round(ours.scores[mine].numpy(), 5).tolist()))
+        ref = sorted(zip(theirs[t][:, 5].long().tolist(), np.round(theirs[t][:, 4].numpy(), 5).tolist()))
+        assert got == ref, t
+
+
+def test_grouped_rotated_nms_equals_ultralytics_nms_per_group() -> None:
+    # Groups of very different sizes, run with blocks small enough that large groups go alone and small ones share
+    # a padded block: the kept set equals ultralytics' rotated Fast-NMS run on each group by itself.
+    from ultralytics.utils.metrics import batch_probiou
+
+    from yardwatch.models.ops import grouped_rotated_nms, probiou_blocks, rotated_nms
+
+    gen = torch.Generator().manual_seed(3)
+    sizes = [1, 2, 3, 7, 40, 90, 5, 5, 12]
+    groups = torch.cat([torch.full((s,), g) for g, s in enumerate(sizes)])[torch.randperm(sum(sizes), generator=gen)]
+    n = len(groups)
+    obb = torch.column_stack([torch.rand(n, 2, generator=gen) * 60, 6 + torch.rand(n, 2, generator=gen) * 25,
+                              torch.rand(n, generator=gen) * np.pi])
+    scores = torch.rand(n, generator=gen)
+    block = obb[:40][None]
+    assert torch.allclose(probiou_blocks(block)[0], batch_probiou(block[0], block[0]), atol=1e-6)
+    expected = set()
+    for g in range(len(sizes)):
+        idx = torch.nonzero(groups == g).squeeze(1)
+        expected |= set(idx[rotated_nms(obb[idx], scores[idx], 0.3)].tolist())
+    assert 0 < len(expected) < n
+    for block_elements in (50, 400, 65536):
+        kept = grouped_rotated_nms(obb, scores, groups, 0.3, block_elements=block_elements).tolist()
+        assert len(kept) == len(set(kept)) and set(kept) == expected, block_elements
+    assert grouped_rotated_nms(obb[:0], scores[:0], groups[:0], 0.3).numel() == 0

@@ -358,6 +358,38 @@ def test_iter_tile_arrays_nodata_mask(tmp_path, geotiff_writer):
     assert not valid[:, :40].any() and valid[:, 40:].all() and (rgb[:, 40:] == 77).all()
 
 
+@pytest.mark.parametrize(("dtype", "nodata", "skipped"), [(np.uint8, None, True), (np.uint8, 0, True),
+                                                         (np.uint8, 77, False), (np.uint16, 0, False)])
+def test_iter_tile_arrays_skips_the_mask_only_where_it_changes_nothing(tmp_path, geotiff_writer, dtype, nodata,
+                                                                       skipped):
+    # need_valid=False (what predict asks for): the same model input; the mask is left out only for uint8 bands
+    # taken as they are with no nodata other than 0, where an invalid pixel is 0 in every band already.
+    data = np.random.default_rng(2).integers(1, 250, size=(3, 200, 230)).astype(dtype)
+    data[:, 50:90, 10:60] = 0 if nodata is None else nodata
+    data[1, 120:130, :] = 0  # one zero band: a valid dark pixel
+    path = geotiff_writer(tmp_path / "m.tif", data, nodata=nodata)
+    windows = _grid(230, 200, 64, 8) + [Window(200, 180, 64, 64)]
+    with rasterio.open(path) as src:
+        norm = compute_normalization(src)
+        full = list(iter_tile_arrays(src, windows, norm))
+        lean = list(iter_tile_arrays(src, windows, norm, need_valid=False))
+    assert len(full) == len(lean) == len(windows)
+    for (window, rgb, valid), (window_lean, rgb_lean, valid_lean) in zip(full, lean, strict=True):
+        assert window == window_lean
+        np.testing.assert_array_equal(rgb_lean, rgb)
+        if skipped:
+            assert valid_lean is None
+        else:
+            np.testing.assert_array_equal(valid_lean, valid)
+
+
+def test_strip_read_cache_holds_a_row_of_blocks():
+    # One row of 512 px blocks across an 8192 px reading chunk, every band of the file, plus a quarter.
+    assert raster.strip_read_cache_bytes(8192, (512, 512), 3, "uint8") == 512 * 8192 * 3 * 5 // 4
+    assert raster.strip_read_cache_bytes(65536, (512, 512), 4, "uint16") == 512 * (8192 + 512) * 4 * 2 * 5 // 4
+    assert raster.strip_read_cache_bytes(256, (64, 64), 3, "uint8") == 8 * 2**20
+
+
 # --- find_scenes -------------------------------------------------------------------------------------------------
 def test_find_scenes_file_folder_glob_and_catalog(tmp_path, geotiff_writer):
     folder = tmp_path / "scenes"

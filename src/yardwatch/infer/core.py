@@ -31,8 +31,8 @@ import torch
 from yardwatch.errors import ConfigError, YardwatchError
 from yardwatch.infer.decode import decode_batch
 from yardwatch.infer.merge import MergeSettings, merge_seams
-from yardwatch.io.raster import (STRIP_READ_CACHE_BYTES, SceneInfo, compute_normalization, iter_tile_arrays,
-                                 open_scene, reading_order)
+from yardwatch.io.raster import (SceneInfo, compute_normalization, iter_tile_arrays, open_scene, reading_order,
+                                 strip_read_cache_bytes)
 from yardwatch.models.loader import LoadedModel
 from yardwatch.tiling import make_tile_grid
 
@@ -286,11 +286,13 @@ class InferenceEngine:
                 yield ("fail", index, plan)
                 continue
             try:
-                with rasterio.Env(GDAL_CACHEMAX=STRIP_READ_CACHE_BYTES), rasterio.open(plan.scene.path) as src:
+                scene = plan.scene
+                cache = strip_read_cache_bytes(scene.width, scene.block_shape, scene.count, scene.dtype)
+                with rasterio.Env(GDAL_CACHEMAX=cache), rasterio.open(scene.path) as src:
                     yield ("start", index, plan)
                     windows = [Window(*w) for w in plan.windows_px.tolist()]
                     shape = None if plan.scale == 1.0 else (tile, tile)
-                    tiles = iter_tile_arrays(src, windows, plan.normalization, out_shape=shape)
+                    tiles = iter_tile_arrays(src, windows, plan.normalization, out_shape=shape, need_valid=False)
                     for tile_id, (_window, image, _valid) in enumerate(tiles):
                         if stop.is_set():
                             break

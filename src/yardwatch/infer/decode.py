@@ -12,13 +12,7 @@ from dataclasses import dataclass
 import torch
 import torchvision
 
-from yardwatch.models.ops import rotated_nms
-
-# Candidate boxes per rotated-NMS call (whole tile x class groups; a larger group goes alone). The IoU matrix is
-# K x K over every group in the call, though only pairs within a group matter, so small calls do less work: on a
-# batch of 16 demo tiles (about 680 candidates) decode took 25 / 19 ms at 4096 and 12 / 13 ms at 256 on 2 CPU cores,
-# with the same detections.
-_MAX_ROTATED_CANDIDATES = 256
+from yardwatch.models.ops import grouped_rotated_nms
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,38 +85,8 @@ def decode_batch(raw: torch.Tensor, *, task: str, num_classes: int, conf: float,
     obb = torch.cat([boxes, angle[:, None]], 1)
     group = tile * num_classes + label
     if task == "obb":
-        kept = _grouped_rotated_nms(obb, score, group, iou)
+        kept = grouped_rotated_nms(obb, score, group, iou)
     else:
         xyxy = torch.cat([boxes[:, :2] - boxes[:, 2:] / 2, boxes[:, :2] + boxes[:, 2:] / 2], 1)
         kept = torchvision.ops.batched_nms(xyxy, score, group, iou)
     return BatchDetections(tile[kept], obb[kept], score[kept], label[kept])
-
-
-def _grouped_rotated_nms(obb: torch.Tensor, scores: torch.Tensor, group: torch.Tensor, iou: float) -> torch.Tensor:
-    """Rotated NMS within each group, groups taken in chunks so the IoU matrix stays small.
-
-    Groups are separated by shifting their centres far apart (more than any box size), so one call handles many.
-    """
-    if obb.numel() == 0:
-        return torch.empty(0, dtype=torch.long, device=obb.device)
-    order = torch.argsort(group, stable=True)
-    group_sorted = group[order]
-    uniq, counts = torch.unique_consecutive(group_sorted, return_counts=True)
-    span = float(obb[:, 2:4].max()) * 4 + 1.0 + float(obb[:, :2].abs().max())
-    kept: list[torch.Tensor] = []
-    start = 0
-    counts_list = counts.tolist()
-    i = 0
-    while i < len(counts_list):
-        size, j = 0, i
-        while j < len(counts_list) and (size == 0 or size + counts_list[j] <= _MAX_ROTATED_CANDIDATES):
-            size += counts_list[j]
-            j += 1
-        idx = order[start:start + size]
-        shifted = obb[idx].clone()
-        rank = torch.searchsorted(uniq[i:j], group[idx]).float()
-        shifted[:, 0] += rank * span
-        kept.append(idx[rotated_nms(shifted, scores[idx], iou)])
-        start += size
-        i = j
-    return torch.cat(kept)

@@ -40,10 +40,20 @@ DEFAULT_PERCENTILES = (2.0, 98.0)
 READ_CHUNK_PX = 8192
 """Width of the column chunks :func:`reading_order` walks, so strip memory does not grow with the scene width."""
 
-STRIP_READ_CACHE_BYTES = 64 * 2**20
-"""GDAL's block cache while the strip reader runs (``rasterio.Env(GDAL_CACHEMAX=...)``): it decodes each block once,
-so a small cache suffices, and a capped one keeps memory from filling with the scene (GDAL's default is 5 % of RAM:
-predict's extra peak RSS at 16384 px was 1030 MB before the cap, 497-623 MB after, scripts/bench_predict.py)."""
+def strip_read_cache_bytes(width: int, block_shape: tuple[int, int], count: int, dtype: str) -> int:
+    """GDAL's block cache for the strip reader (``rasterio.Env(GDAL_CACHEMAX=...)``): one row of blocks across a
+    reading chunk (:data:`READ_CHUNK_PX` wide, all of the file's bands, which a pixel-interleaved file decodes
+    together), plus a quarter, and at least 8 MB.
+
+    The reader decodes each block once and copies it out, so this suffices; a capped cache keeps memory from
+    filling with the scene (GDAL's default is 5 % of RAM: predict's extra peak RSS at 16384 px was 1030 MB before
+    any cap). For a 3-band uint8 file with 512 px blocks that is 16 MB; 64 MB gave 45-80 MB more peak RSS at
+    8192 px and no faster reads (``scripts/bench_predict.py``).
+    """
+    block_rows, block_cols = block_shape
+    cols = min(int(width), READ_CHUNK_PX + int(block_cols))
+    row_of_blocks = int(block_rows) * cols * int(count) * np.dtype(dtype).itemsize
+    return max(8 * 2**20, row_of_blocks * 5 // 4)
 
 # How many pixels (per band) the normalisation statistics are computed from: a 2048x2048 sample is plenty for
 # a 2-98 % stretch and keeps the read small whatever the scene size.
@@ -519,29 +529,34 @@ def _valid_from_data(src: Any, data: np.ndarray, bands: tuple[int, ...], read_ma
     return valid
 
 
-def _read_region(src: Any, bands: tuple[int, ...], col: int, row: int, width: int, height: int
-                 ) -> tuple[np.ndarray, np.ndarray]:
-    """Read a window that lies inside the scene: ``(bands, h, w)`` native dtype and its valid mask."""
+def _read_region(src: Any, bands: tuple[int, ...], col: int, row: int, width: int, height: int, *,
+                 with_valid: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+    """Read a window that lies inside the scene: ``(bands, h, w)`` native dtype and its valid mask (None
+    without ``with_valid``)."""
     from rasterio.windows import Window
 
     window = Window(col, row, width, height)
     data = _guarded_read(src, lambda: src.read(list(bands), window=window))
+    if not with_valid:
+        return data, None
     valid = _valid_from_data(src, data, bands,
                              lambda: _guarded_read(src, lambda: src.read_masks(bands[0], window=window)))
     return data, valid
 
 
-def _paste(data: np.ndarray, valid: np.ndarray, src_col: int, src_row: int, window: tuple[int, int, int, int]
-           ) -> tuple[np.ndarray, np.ndarray]:
+def _paste(data: np.ndarray, valid: np.ndarray | None, src_col: int, src_row: int,
+           window: tuple[int, int, int, int]) -> tuple[np.ndarray, np.ndarray | None]:
     """Place ``data`` (whose top-left is scene px ``src_col, src_row``) into a zero-filled ``window``."""
     col, row, width, height = window
     out = np.zeros((data.shape[0], height, width), dtype=data.dtype)
-    mask = np.zeros((height, width), dtype=bool)
+    mask = None if valid is None else np.zeros((height, width), dtype=bool)
     c0, r0 = max(col, src_col), max(row, src_row)
     c1, r1 = min(col + width, src_col + data.shape[2]), min(row + height, src_row + data.shape[1])
     if c1 > c0 and r1 > r0:
         out[:, r0 - row:r1 - row, c0 - col:c1 - col] = data[:, r0 - src_row:r1 - src_row, c0 - src_col:c1 - src_col]
-        mask[r0 - row:r1 - row, c0 - col:c1 - col] = valid[r0 - src_row:r1 - src_row, c0 - src_col:c1 - src_col]
+        if mask is not None:
+            mask[r0 - row:r1 - row, c0 - col:c1 - col] = valid[r0 - src_row:r1 - src_row,
+                                                               c0 - src_col:c1 - src_col]
     return out, mask
 
 
@@ -618,8 +633,9 @@ def _stretch(values: np.ndarray, low: float, high: float) -> np.ndarray:
     return np.clip(np.rint(np.nan_to_num(scaled, nan=0.0)), 0, 255).astype(np.uint8)
 
 
-def to_uint8_rgb(data: np.ndarray, valid: np.ndarray, norm: Normalization) -> np.ndarray:
-    """Source values ``(bands, h, w)`` -> ``(h, w, 3)`` uint8 RGB by ``norm``; invalid pixels become 0."""
+def to_uint8_rgb(data: np.ndarray, valid: np.ndarray | None, norm: Normalization) -> np.ndarray:
+    """Source values ``(bands, h, w)`` -> ``(h, w, 3)`` uint8 RGB by ``norm``; invalid pixels become 0 (``valid``
+    None: every pixel is taken as it is)."""
     n_bands, height, width = data.shape
     out = np.empty((height, width, 3), dtype=np.uint8)
     for i in range(n_bands):
@@ -638,7 +654,7 @@ def to_uint8_rgb(data: np.ndarray, valid: np.ndarray, norm: Normalization) -> np
             out[...] = channel[..., None]
         else:
             out[..., i] = channel
-    if not valid.all():
+    if valid is not None and not valid.all():
         out[~valid] = 0
     return out
 
@@ -677,7 +693,8 @@ class TileRead:
     Attributes:
         window: the window asked for (scene px).
         rgb: ``(H, W, 3)`` uint8 model input.
-        valid: ``(H, W)`` bool valid mask (False outside the scene too).
+        valid: ``(H, W)`` bool valid mask (False outside the scene too); None when the caller said it does not
+            need it and it cannot change ``rgb``.
         raw: ``(bands, H, W)`` source values (the file's dtype, or float32 with NaN when resampled), only when
             asked for with ``keep_raw``.
         inside_frac: the share of the window that lies inside the scene.
@@ -685,7 +702,7 @@ class TileRead:
 
     window: Any
     rgb: np.ndarray
-    valid: np.ndarray
+    valid: np.ndarray | None
     raw: np.ndarray | None
     inside_frac: float
 
@@ -698,8 +715,8 @@ class _StripBuffer:
     array rather than concatenating keeps the peak memory at one strip, whatever the scene size.
     """
 
-    def __init__(self, src: Any, bands: tuple[int, ...]) -> None:
-        self.src, self.bands = src, bands
+    def __init__(self, src: Any, bands: tuple[int, ...], *, with_valid: bool = True) -> None:
+        self.src, self.bands, self.with_valid = src, bands, with_valid
         self.block_rows, self.block_cols = src.block_shapes[bands[0] - 1]
         self.row0 = self.row1 = 0
         self.col0 = self.col1 = 0
@@ -711,7 +728,9 @@ class _StripBuffer:
         return self._store[:, :self.row1 - self.row0, :self.col1 - self.col0]
 
     @property
-    def valid(self) -> np.ndarray:
+    def valid(self) -> np.ndarray | None:
+        if self._store_valid is None:
+            return None
         return self._store_valid[:self.row1 - self.row0, :self.col1 - self.col0]
 
     def _align_cols(self, c0: int, c1: int) -> tuple[int, int]:
@@ -728,16 +747,19 @@ class _StripBuffer:
         if not keep_rows:  # nothing to carry over: let the old store go before making the new one
             store = self._store = self._store_valid = None
         new_store = np.zeros(shape, dtype=self.src.dtypes[self.bands[0] - 1])
-        new_valid = np.zeros(shape[1:], dtype=bool)
+        new_valid = np.zeros(shape[1:], dtype=bool) if self.with_valid else None
         if store is not None and keep_rows:
             new_store[:, :keep_rows, :store.shape[2]] = store[:, :keep_rows]
-            new_valid[:keep_rows, :store.shape[2]] = self._store_valid[:keep_rows]
+            if new_valid is not None:
+                new_valid[:keep_rows, :store.shape[2]] = self._store_valid[:keep_rows]
         self._store, self._store_valid = new_store, new_valid
 
     def _read_into(self, at_row: int, c0: int, start: int, stop: int) -> None:
-        data, valid = _read_region(self.src, self.bands, c0, start, self.col1 - c0, stop - start)
+        data, valid = _read_region(self.src, self.bands, c0, start, self.col1 - c0, stop - start,
+                                   with_valid=self.with_valid)
         self._store[:, at_row:at_row + data.shape[1], :data.shape[2]] = data
-        self._store_valid[at_row:at_row + data.shape[1], :data.shape[2]] = valid
+        if valid is not None:
+            self._store_valid[at_row:at_row + data.shape[1], :data.shape[2]] = valid
 
     def cover(self, r0: int, r1: int, c0: int, c1: int) -> None:
         """Make the buffer hold scene rows [r0, r1) and columns [c0, c1) (all inside the scene)."""
@@ -751,7 +773,8 @@ class _StripBuffer:
             offset = r0 - self.row0
             if offset:
                 self._store[:, :kept] = self._store[:, offset:offset + kept]
-                self._store_valid[:kept] = self._store_valid[offset:offset + kept]
+                if self._store_valid is not None:
+                    self._store_valid[:kept] = self._store_valid[offset:offset + kept]
             self._reserve(end - r0, c1 - c0, kept)
             start = self.row1
             self.row0, self.row1 = r0, max(self.row1, end)
@@ -762,7 +785,7 @@ class _StripBuffer:
             self.row0, self.row1, self.col0, self.col1 = r0, end, c0, c1
             self._read_into(0, c0, r0, end)
 
-    def cut(self, window: tuple[int, int, int, int]) -> tuple[np.ndarray, np.ndarray, bool]:
+    def cut(self, window: tuple[int, int, int, int]) -> tuple[np.ndarray, np.ndarray | None, bool]:
         """``window`` (scene px; may reach outside the scene) from the buffer: ``(data, valid, is_view)``.
 
         A window inside the buffer comes back as views (no copy: the caller copies what it keeps); one that
@@ -771,7 +794,9 @@ class _StripBuffer:
         col, row, width, height = window
         r, c = row - self.row0, col - self.col0
         if r >= 0 and c >= 0 and r + height <= self.data.shape[1] and c + width <= self.data.shape[2]:
-            return self.data[:, r:r + height, c:c + width], self.valid[r:r + height, c:c + width], True
+            valid = self.valid
+            return (self.data[:, r:r + height, c:c + width],
+                    None if valid is None else valid[r:r + height, c:c + width], True)
         return (*_paste(self.data, self.valid, self.col0, self.row0, window), False)
 
 
@@ -806,12 +831,38 @@ def reading_order(windows: Sequence[Any], block_cols: int, *, chunk_px: int = RE
     return [key[-1] for key in sorted(keys)]
 
 
+def _mask_is_a_no_op(dataset: Any, norm: Normalization) -> bool:
+    """Whether zeroing invalid pixels leaves the model input unchanged, so the valid mask need not be computed.
+
+    True for uint8 bands taken as they are (no stretch) with no mask band or alpha and no nodata other than 0: a
+    pixel is invalid only when every band holds 0, and it is 0 in the model input already.
+    """
+    from rasterio.enums import MaskFlags
+
+    if norm.low is not None or any(np.dtype(dataset.dtypes[b - 1]) != np.uint8 for b in norm.bands):
+        return False
+    for band in norm.bands:
+        flags = dataset.mask_flag_enums[band - 1]
+        if MaskFlags.per_dataset in flags or MaskFlags.alpha in flags:
+            return False
+        nodata = dataset.nodatavals[band - 1]
+        if MaskFlags.nodata in flags and nodata is not None and nodata != 0:
+            return False
+    return True
+
+
 def iter_tiles(dataset: Any, windows: Iterable[Any], norm: Normalization, *,
-               out_shape: tuple[int, int] | None = None, keep_raw: bool = False) -> Iterator[TileRead]:
-    """Read many windows strip by strip; see :func:`iter_tile_arrays`. Yields :class:`TileRead` records."""
+               out_shape: tuple[int, int] | None = None, keep_raw: bool = False,
+               need_valid: bool = True) -> Iterator[TileRead]:
+    """Read many windows strip by strip; see :func:`iter_tile_arrays`. Yields :class:`TileRead` records.
+
+    ``need_valid=False`` (the caller uses ``rgb`` only) skips computing the valid mask where it cannot change
+    ``rgb`` (see :func:`_mask_is_a_no_op`); ``valid`` is then None.
+    """
     bands = norm.bands
     width, height = dataset.width, dataset.height
-    buffer = _StripBuffer(dataset, bands)
+    with_valid = need_valid or out_shape is not None or not _mask_is_a_no_op(dataset, norm)
+    buffer = _StripBuffer(dataset, bands, with_valid=with_valid)
     for strip in _strips(list(windows)):
         data = valid = None  # drop the last tile's views of the previous strip before reading the next one
         boxes = [_int_window(w) for w in strip]
@@ -828,12 +879,12 @@ def iter_tiles(dataset: Any, windows: Iterable[Any], norm: Normalization, *,
                 data, valid, is_view = buffer.cut(box)
             else:
                 data = np.zeros((len(bands), h, w), dtype=dataset.dtypes[bands[0] - 1])
-                valid = np.zeros((h, w), dtype=bool)
+                valid = np.zeros((h, w), dtype=bool) if with_valid else None
             if out_shape is not None and tuple(out_shape) != (h, w):
                 data, valid = resample_raw(data, valid, tuple(out_shape))
                 is_view = False
             rgb = to_uint8_rgb(data, valid, norm)
-            if is_view:  # what is yielded must not pin the strip buffer in memory
+            if is_view and valid is not None:  # what is yielded must not pin the strip buffer in memory
                 valid = valid.copy()
                 data = data.copy() if keep_raw else data
             yield TileRead(window=window, rgb=rgb, valid=valid, raw=data if keep_raw else None,
@@ -841,7 +892,8 @@ def iter_tiles(dataset: Any, windows: Iterable[Any], norm: Normalization, *,
 
 
 def iter_tile_arrays(dataset: Any, windows: Iterable[Any], norm: Normalization, *,
-                     out_shape: tuple[int, int] | None = None) -> Iterator[tuple[Any, np.ndarray, np.ndarray]]:
+                     out_shape: tuple[int, int] | None = None, need_valid: bool = True
+                     ) -> Iterator[tuple[Any, np.ndarray, np.ndarray | None]]:
     """Read a grid of windows as :func:`read_window` would, decoding each block of the file once.
 
     Windows are taken in the order given; consecutive windows with the same rows (a row-major grid from
@@ -853,7 +905,8 @@ def iter_tile_arrays(dataset: Any, windows: Iterable[Any], norm: Normalization, 
     in a background thread with its own dataset handle.
 
     Yields:
-        ``(window, rgb, valid)`` per window: ``(H, W, 3)`` uint8 and ``(H, W)`` bool, as :func:`read_window`.
+        ``(window, rgb, valid)`` per window: ``(H, W, 3)`` uint8 and ``(H, W)`` bool, as :func:`read_window`
+        (``valid`` may be None with ``need_valid=False``, see :func:`iter_tiles`).
     """
-    for tile in iter_tiles(dataset, windows, norm, out_shape=out_shape):
+    for tile in iter_tiles(dataset, windows, norm, out_shape=out_shape, need_valid=need_valid):
         yield tile.window, tile.rgb, tile.valid

@@ -34,7 +34,6 @@ from yardwatch import CLASS_NAMES
 from yardwatch.errors import ConfigError, LabelError, OutputError
 from yardwatch.io.raster import (
     DEFAULT_PERCENTILES,
-    STRIP_READ_CACHE_BYTES,
     Normalization,
     SceneInfo,
     SceneRef,
@@ -44,6 +43,7 @@ from yardwatch.io.raster import (
     open_raster,
     open_scene,
     reading_order,
+    strip_read_cache_bytes,
 )
 from yardwatch.tiling.grid import check_tile_geometry, make_tile_grid, split_axis
 from yardwatch.tiling.labels import TASKS, TileObjects, clip_to_windows, labels_to_scene_px, yolo_lines
@@ -479,7 +479,9 @@ def _write_scene(job: _SceneJob, progress: Any | None = None) -> _SceneResult:
             _write_geotiff_tile(root / "geotiffs" / tile.split / f"{tile.tile_id}.tif", raw, transform, dtype,
                                 nodata, job.crs)
 
-    with rasterio.Env(GDAL_CACHEMAX=STRIP_READ_CACHE_BYTES), open_raster(job.path) as src, \
+    with open_raster(job.path) as src, \
+            rasterio.Env(GDAL_CACHEMAX=strip_read_cache_bytes(src.width, src.block_shapes[0], src.count,
+                                                              src.dtypes[0])), \
             ThreadPoolExecutor(max_workers=threads, thread_name_prefix="yardwatch-png") as pool:
         order = reading_order([Window(*t.window) for t in job.tiles], src.block_shapes[job.norm.bands[0] - 1][1])
         tiles = [job.tiles[i] for i in order]
