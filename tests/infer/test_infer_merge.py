@@ -157,7 +157,8 @@ def test_decode_multi_label_matches_ultralytics_nms() -> None:
     raw[:, 2:4] = 8 + torch.rand(b, 2, n, generator=gen) * 30
     raw[:, 4:] = torch.rand(b, nc, n, generator=gen) ** 3
     ours = decode_batch(raw, task="detect", num_classes=nc, conf=0.25, iou=0.5)
-    theirs = non_max_suppression(raw.clone(), conf_thres=0.25, iou_thres=0.5, multi_label=True, max_det=10000)
+    theirs = non_max_suppression(raw.clone(), conf_thres=0.25, iou_thres=0.5, multi_label=True, max_det=10000,
+                                 max_time_img=1000.0)
     for t in range(b):
         mine = ours.tile_index == t
         got = sorted(zip(ours.class_ids[mine].tolist(), np.round(ours.scores[mine].numpy(), 5).tolist()))
@@ -183,8 +184,9 @@ def test_decode_obb_multi_label_matches_ultralytics_rotated_nms() -> None:
     b, nc = 4, 3
     raw = _random_obb_head(1, b, 500, nc)
     ours = decode_batch(raw, task="obb", num_classes=nc, conf=0.25, iou=0.5)
+    # max_time_img: without it ultralytics stops after 2 s + 0.05 s per image and drops the rest on a busy machine.
     theirs = non_max_suppression(raw.clone(), conf_thres=0.25, iou_thres=0.5, multi_label=True, max_det=10000,
-                                 nc=nc, rotated=True)
+                                 nc=nc, rotated=True, max_time_img=1000.0)
     assert len(ours.scores) > 100 * b  # dense enough for many suppressions
     for t in range(b):
         mine = ours.tile_index == t
@@ -197,8 +199,9 @@ def test_grouped_rotated_nms_equals_ultralytics_nms_per_group() -> None:
     # Groups of very different sizes, run with blocks small enough that large groups go alone and small ones share
     # a padded block: the kept set equals ultralytics' rotated Fast-NMS run on each group by itself.
     from ultralytics.utils.metrics import batch_probiou
+    from ultralytics.utils.nms import TorchNMS
 
-    from yardwatch.models.ops import grouped_rotated_nms, probiou_blocks, rotated_nms
+    from yardwatch.models.ops import grouped_rotated_nms, probiou_blocks
 
     gen = torch.Generator().manual_seed(3)
     sizes = [1, 2, 3, 7, 40, 90, 5, 5, 12]
@@ -212,7 +215,7 @@ def test_grouped_rotated_nms_equals_ultralytics_nms_per_group() -> None:
     expected = set()
     for g in range(len(sizes)):
         idx = torch.nonzero(groups == g).squeeze(1)
-        expected |= set(idx[rotated_nms(obb[idx], scores[idx], 0.3)].tolist())
+        expected |= set(idx[TorchNMS.fast_nms(obb[idx], scores[idx], 0.3, iou_func=batch_probiou)].tolist())
     assert 0 < len(expected) < n
     for block_elements in (50, 400, 65536):
         kept = grouped_rotated_nms(obb, scores, groups, 0.3, block_elements=block_elements).tolist()

@@ -1,23 +1,9 @@
-"""Box operations: ultralytics' rotated NMS behind our own name (so ``infer/`` never imports ultralytics), and the
-same rotated Fast-NMS run within many groups at once."""
+"""Rotated-box NMS for the inference core: ultralytics' probabilistic-IoU Fast-NMS, run within many groups (tile x
+class) at once instead of one call per group or one IoU matrix over all of them."""
 
 from __future__ import annotations
 
 import torch
-
-from yardwatch.models.loader import ensure_offline
-
-
-def rotated_nms(obb_xywhr: torch.Tensor, scores: torch.Tensor, iou: float) -> torch.Tensor:
-    """Indices kept by ultralytics' rotated NMS (probabilistic IoU, Fast-NMS), sorted by descending score.
-
-    This is the NMS ultralytics' own OBB validator and predictor run, so per-tile results match theirs.
-    """
-    ensure_offline()
-    from ultralytics.utils.metrics import batch_probiou
-    from ultralytics.utils.nms import TorchNMS
-
-    return TorchNMS.fast_nms(obb_xywhr, scores, iou, iou_func=batch_probiou)
 
 
 def _covariance(obb_xywhr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -52,7 +38,8 @@ def probiou_blocks(obb_xywhr: torch.Tensor, eps: float = 1e-7) -> torch.Tensor:
 
 def grouped_rotated_nms(obb_xywhr: torch.Tensor, scores: torch.Tensor, groups: torch.Tensor, iou: float, *,
                         block_elements: int = 65536) -> torch.Tensor:
-    """:func:`rotated_nms` within each group (e.g. tile x class), many groups per tensor operation.
+    """Rotated NMS as ultralytics runs it (``TorchNMS.fast_nms`` with ``batch_probiou``) within each group (e.g.
+    tile x class), many groups per tensor operation.
 
     Each group is ranked by score and a box is dropped when a higher-ranked box of its group overlaps it by
     probabilistic IoU above ``iou`` (Fast-NMS, ultralytics' criterion). Groups of similar size are padded into
