@@ -138,6 +138,20 @@ def calibration_tiles(tmp_path_factory) -> Path:
     return folder
 
 
+def test_calibration_tiles_from_a_dataset_yaml_with_a_relative_path(calibration_tiles, tmp_path, monkeypatch):
+    # A relative `path:` is taken from the dataset.yaml's folder, as training reads it, whatever the working folder.
+    from yardwatch.models.quantize import calibration_images
+
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "tiles").symlink_to(calibration_tiles.parent, target_is_directory=True)
+    yaml_path = tmp_path / "data" / "dataset.yaml"
+    yaml_path.write_text(f"path: tiles\ntrain: {calibration_tiles.name}\nval: {calibration_tiles.name}\n")
+    monkeypatch.chdir(tmp_path)
+    images = calibration_images(yaml_path, 4)
+    assert [p.name for p in images] == ["tile0.png", "tile2.png", "tile4.png", "tile6.png"]
+    assert all(p.is_file() for p in images)
+
+
 @pytest.fixture(scope="module")
 def exported_int8(exported, calibration_tiles, tmp_path_factory) -> Path:
     from yardwatch.models.export import export_model

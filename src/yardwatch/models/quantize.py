@@ -46,6 +46,7 @@ def calibration_images(source: str | Path, count: int) -> list[Path]:
         except yaml.YAMLError as err:
             raise InputError(f"calibration={path}: not a readable dataset.yaml ({err.__class__.__name__})") from err
         root = Path(data.get("path") or path.parent)
+        root = root if root.is_absolute() else path.parent / root  # as train.dataset.read_dataset resolves it
         entries = data.get("train") or []
         folders = [(root / e) for e in ([entries] if isinstance(entries, str) else entries)]
     images = sorted(p for folder in folders if folder.is_dir() for p in folder.rglob("*")
