@@ -68,6 +68,9 @@ TRAIN_GROUPS = (
     SceneGroup("g05_u16_summer", 104, 0.5, "uint16", "summer", 5, tarps=40),
     SceneGroup("g07_u8_autumn", 105, 0.7, "uint8", "autumn", 5, tarps=40),
     SceneGroup("g10_u16_winter", 106, 1.0, "uint16", "winter", 5),
+    # Sharp winter imagery: without it the only winter scenes were 0.5 and 1.0 m, upsampled to the model's 0.35 m,
+    # and the held-out 0.3 m winter scene scored container AP50 0.40 against 0.67-0.73 in summer and autumn.
+    SceneGroup("g03_u16_winter", 107, 0.3, "uint16", "winter", 5, tarps=40),
 )
 # Held-out scenes: seeds never used in training, the same spread of resolutions, bit depths and seasons.
 HELDOUT_GROUPS = (
