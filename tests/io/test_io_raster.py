@@ -383,6 +383,16 @@ def test_iter_tile_arrays_skips_the_mask_only_where_it_changes_nothing(tmp_path,
             np.testing.assert_array_equal(valid_lean, valid)
 
 
+def test_raw_tiles_without_the_mask_do_not_pin_the_strip(tmp_path, geotiff_writer):
+    # keep_raw copies each tile's source values out of the strip buffer, with or without the valid mask.
+    path = _strip_scene(tmp_path, geotiff_writer)
+    with rasterio.open(path) as src:
+        norm = compute_normalization(src)
+        tiles = list(raster.iter_tiles(src, _grid(420, 300, 100, 20), norm, keep_raw=True, need_valid=False))
+    assert all(t.valid is None for t in tiles)
+    assert not any(np.shares_memory(a.raw, b.raw) for a, b in zip(tiles, tiles[1:]))
+
+
 def test_strip_read_cache_holds_a_row_of_blocks():
     # One row of 512 px blocks across an 8192 px reading chunk, every band of the file, plus a quarter.
     assert raster.strip_read_cache_bytes(8192, (512, 512), 3, "uint8") == 512 * 8192 * 3 * 5 // 4

@@ -884,8 +884,8 @@ def iter_tiles(dataset: Any, windows: Iterable[Any], norm: Normalization, *,
                 data, valid = resample_raw(data, valid, tuple(out_shape))
                 is_view = False
             rgb = to_uint8_rgb(data, valid, norm)
-            if is_view and valid is not None:  # what is yielded must not pin the strip buffer in memory
-                valid = valid.copy()
+            if is_view:  # what is yielded must not pin the strip buffer in memory
+                valid = None if valid is None else valid.copy()
                 data = data.copy() if keep_raw else data
             yield TileRead(window=window, rgb=rgb, valid=valid, raw=data if keep_raw else None,
                            inside_frac=inside / float(w * h))
