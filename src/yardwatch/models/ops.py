@@ -24,9 +24,11 @@ def probiou_blocks(obb_xywhr: torch.Tensor, eps: float = 1e-7) -> torch.Tensor:
     a, b, c = _covariance(obb_xywhr)
     x1, y1, a1, b1, c1 = (v[:, :, None] for v in (x, y, a, b, c))
     x2, y2, a2, b2, c2 = (v[:, None, :] for v in (x, y, a, b, c))
-    denominator = (a1 + a2) * (b1 + b2) - (c1 + c2).pow(2)
-    t1 = (((a1 + a2) * (y1 - y2).pow(2) + (b1 + b2) * (x1 - x2).pow(2)) / (denominator + eps)) * 0.25
-    t2 = (((c1 + c2) * (x2 - x1) * (y1 - y2)) / (denominator + eps)) * 0.5
+    a12, b12, c12 = a1 + a2, b1 + b2, c1 + c2
+    denominator = a12 * b12 - c12.pow(2)
+    guarded = denominator + eps
+    t1 = ((a12 * (y1 - y2).pow(2) + b12 * (x1 - x2).pow(2)) / guarded) * 0.25
+    t2 = ((c12 * (x2 - x1) * (y1 - y2)) / guarded) * 0.5
     t3 = (denominator / (4 * ((a1 * b1 - c1.pow(2)).clamp_(0) * (a2 * b2 - c2.pow(2)).clamp_(0)).sqrt() + eps)
           + eps).log() * 0.5
     # ultralytics clamps at 100; exp(-100) is a float32 denormal, which x86 computes tens of times slower (most
