@@ -3,13 +3,15 @@
 
 One run, side by side, each method in its own subprocess (so peak memory is its own):
 
-* ``yardwatch fp32`` / ``yardwatch bf16`` / ``yardwatch onnx`` / ``yardwatch onnx int8``: the batched core
-  (``predict_scenes``; the ONNX rows through ONNX Runtime, int8 = ``yardwatch export int8=true`` calibrated on
-  tiles of another synthetic scene), reader ``thread`` (the default); ``yardwatch fp32 inline``: the same reading tiles between forward passes (no reader thread);
+* ``yardwatch fp32`` / ``yardwatch bf16`` / ``yardwatch onnx`` / ``yardwatch onnx int8`` / ``yardwatch openvino``
+  / ``yardwatch openvino int8``: the batched core (``predict_scenes``; the ONNX rows through ONNX Runtime, the
+  OpenVINO rows through OpenVINO, int8 = ``yardwatch export int8=true`` calibrated on 64 tiles of another
+  synthetic scene), reader ``thread`` (the default); ``yardwatch fp32 inline``: the same reading tiles between forward passes (no reader thread);
   ``yardwatch fp32 compiled``: ``compile=true`` (torch.compile), the second run in its process (the first, which
   compiles, is timed apart).
-* ``forward only`` / ``forward only compiled`` / ``forward only bf16``: the bare network as yardwatch runs it (fused,
-  channels-last) on the same tiles, already in memory and converted (the floor for end-to-end time).
+* ``forward only`` / ``forward only compiled`` / ``forward only bf16`` / ``forward only openvino int8``: the bare
+  network as yardwatch runs it (fused, channels-last; the int8 IR) on the same tiles, already in memory and
+  converted (the floor for end-to-end time).
 * ``sahi b1`` / ``sahi b8``: ``sahi.predict.get_sliced_prediction`` given the file path, same slice size and
   overlap, ``perform_standard_pred=False``; the better of the two is SAHI's figure.
 * ``ultralytics loop``: ``YOLO.predict`` over pre-cut tile files (cutting not timed), no seam merge.
@@ -45,8 +47,19 @@ os.environ.setdefault("YOLO_VERBOSE", "false")
 from _benchdoc import machine_description, markdown_table, write_section  # noqa: E402
 
 CPU_METHODS = ("yardwatch_fp32", "yardwatch_fp32_inline", "yardwatch_fp32_compiled", "yardwatch_bf16",
-               "yardwatch_onnx", "yardwatch_onnx_int8", "forward_only", "forward_only_compiled", "forward_only_bf16",
+               "yardwatch_onnx", "yardwatch_onnx_int8", "yardwatch_openvino", "yardwatch_openvino_int8",
+               "forward_only", "forward_only_compiled", "forward_only_bf16", "forward_only_openvino_int8",
                "sahi_b1", "sahi_b8", "ultralytics_loop")
+# the exported model each method runs (suffix of the method name -> file, from the .pt's path); others run the .pt
+EXPORTS = {"_onnx": lambda w: w.with_suffix(".onnx"),
+           "_onnx_int8": lambda w: w.with_name(w.stem + ".int8.onnx"),
+           "_openvino": lambda w: w.parent / f"{w.stem}_openvino_model" / f"{w.stem}.xml",
+           "_openvino_int8": lambda w: w.parent / f"{w.stem}_int8_openvino_model" / f"{w.stem}.xml"}
+
+
+def method_weights(method: str, weights: Path) -> Path:
+    """The file ``method`` runs: an export of ``weights`` for the ONNX and OpenVINO rows, else ``weights``."""
+    return next((path(weights) for suffix, path in EXPORTS.items() if method.endswith(suffix)), weights)
 
 
 def _same_threads_for_ultralytics(threads: int) -> None:
@@ -121,8 +134,7 @@ def worker(method: str, scene: Path, weights: Path, out_dir: Path, batch: int, d
         precision = {"yardwatch_bf16": "bf16"}.get(method, "fp32" if device == "cpu" else "fp16")
         reader = "inline" if method.endswith("_inline") else "thread"
         compiled = method.endswith("_compiled")
-        path = {"yardwatch_onnx": weights.with_suffix(".onnx"),
-                "yardwatch_onnx_int8": weights.with_name(weights.stem + ".int8.onnx")}.get(method, weights)
+        path = method_weights(method, weights)
         model = load_model(path, device)
         base = _current_rss_mb()
         settings = InferenceSettings(tile_size_px=tile, overlap_px=overlap, batch_size=batch, conf=conf,
@@ -143,7 +155,7 @@ def worker(method: str, scene: Path, weights: Path, out_dir: Path, batch: int, d
         from yardwatch.infer.core import InferenceEngine
 
         precision = "bf16" if method == "forward_only_bf16" else ("fp32" if device == "cpu" else "fp16")
-        model = load_model(weights, device)
+        model = load_model(method_weights(method, weights), device)
         engine = InferenceEngine(model, InferenceSettings(tile_size_px=tile, overlap_px=overlap, batch_size=batch,
                                                           precision=precision,
                                                           compile=method == "forward_only_compiled"))
@@ -305,6 +317,36 @@ def calibration_tiles(work: Path, card, seed: int) -> Path:
     return tiles / "dataset.yaml"
 
 
+def exported_weights(weights: Path, card, methods: list[str], work: Path, seed: int) -> Path:
+    """``weights``, or a copy in ``work`` beside the ONNX and OpenVINO exports (fp32 and int8, calibrated on
+    :func:`calibration_tiles`) that ``methods`` run, when any of them is missing beside ``weights``."""
+    needed = {method_weights(m, weights) for m in methods} - {weights}
+    if all(path.is_file() for path in needed):
+        return weights
+    import shutil
+
+    from yardwatch.models.card import write_card
+    from yardwatch.models.export import export_model
+
+    local = work / "weights"
+    local.mkdir(exist_ok=True)
+    for src in (weights, weights.with_name(weights.stem + ".model_card.json")):
+        if src.is_file():
+            shutil.copy(src, local / src.name)
+    weights = local / weights.name
+    if not (local / f"{weights.stem}.model_card.json").is_file():
+        write_card(card, local / f"{weights.stem}.model_card.json")
+    calibration = None
+    for suffix, path in EXPORTS.items():
+        if not any(m.endswith(suffix) for m in methods) or path(weights).is_file():
+            continue
+        int8 = suffix.endswith("_int8")
+        if int8 and calibration is None:
+            calibration = calibration_tiles(work, card, seed)
+        export_model(weights, suffix.split("_")[1], dynamic=True, int8=int8, calibration=calibration)
+    return weights
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
@@ -335,25 +377,7 @@ def main() -> None:
     work = args.work
     work.mkdir(parents=True, exist_ok=True)
     methods = [m for m in args.methods.split(",") if m]
-    int8 = weights.with_name(weights.stem + ".int8.onnx")
-    if any(m.startswith("yardwatch_onnx") for m in methods) and not (weights.with_suffix(".onnx").is_file()
-                                                                     and int8.is_file()):
-        from yardwatch.models.export import export_model
-
-        local = work / "weights"
-        local.mkdir(exist_ok=True)
-        import shutil
-
-        for src in (weights, weights.with_name(weights.stem + ".model_card.json")):
-            if src.is_file():
-                shutil.copy(src, local / src.name)
-        weights = local / weights.name
-        if not (local / f"{weights.stem}.model_card.json").is_file():
-            from yardwatch.models.card import write_card
-
-            write_card(card, local / f"{weights.stem}.model_card.json")
-        export_model(weights, "onnx", dynamic=True)
-        export_model(weights, "onnx", dynamic=True, int8=True, calibration=calibration_tiles(work, card, args.seed))
+    weights = exported_weights(weights, card, methods, work, args.seed)
     scene, labels = make_scene(work, args.size, card.gsd_m or 0.5, args.seed)
     megapixels = args.size * args.size / 1e6
     rows, results = [], {}
@@ -371,8 +395,8 @@ def main() -> None:
 
     def floor(key: str) -> float | None:
         """The forward-only time that ``key`` is compared with: same precision, same device."""
-        name = "forward_only_bf16" if "bf16" in key else (
-            "forward_only_compiled" if "compiled" in key else "forward_only")
+        name = ("forward_only_bf16" if "bf16" in key else "forward_only_compiled" if "compiled" in key
+                else "forward_only_openvino_int8" if "openvino_int8" in key else "forward_only")
         name += key[key.index("@"):] if "@" in key else ""
         return results.get(name, {}).get("seconds")
 
@@ -391,7 +415,7 @@ def main() -> None:
     speedups = []
     if sahi:
         for key in ("yardwatch_fp32", "yardwatch_fp32_compiled", "yardwatch_bf16", "yardwatch_onnx",
-                    "yardwatch_onnx_int8"):
+                    "yardwatch_onnx_int8", "yardwatch_openvino", "yardwatch_openvino_int8"):
             if key in results and "error" not in results[key]:
                 speedups.append((key, round(min(sahi) / results[key]["seconds"], 2)))
     memory_rows = []

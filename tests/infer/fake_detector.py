@@ -15,10 +15,11 @@ import cv2
 import numpy as np
 import torch
 
-from yardwatch.models.card import ModelCard
+from yardwatch.models.card import ModelCard, write_card
 from yardwatch.models.loader import LoadedModel
 
 SLOTS = 64
+TILE_PX = 128  # the tile size of spread_weights' card
 
 
 class BrightBlobNet(torch.nn.Module):
@@ -99,3 +100,38 @@ def draw_bars(shape: tuple[int, int], bars: list[tuple[float, float, float, floa
             cv2.fillPoly(layer, [pts], int(value), lineType=cv2.LINE_8, shift=4)
             image[band] = layer
     return image
+
+
+def spread_weights(folder: Path, *, seed: int = 0) -> Path:
+    """Untrained yolov8n weights whose scores spread over (0, 1), with a model card (tile 128 px, 0.5 m).
+
+    A freshly built network scores every anchor alike (its activations shrink layer after layer), so its
+    detections are ties that any rounding reorders. Re-initialising the convolutions to keep the activation scale
+    (He init) and widening the class layer makes the scores and boxes depend on the pixels, so two runtimes agree
+    only if they compute the same thing.
+    """
+    from ultralytics.nn.tasks import DetectionModel
+
+    torch.manual_seed(seed)
+    net = DetectionModel("yolov8n.yaml", nc=3, verbose=False)
+    for module in net.modules():
+        if isinstance(module, torch.nn.Conv2d):
+            torch.nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
+    for branch in net.model[-1].cv3:
+        torch.nn.init.normal_(branch[-1].weight, 0.0, 30.0)
+        torch.nn.init.constant_(branch[-1].bias, -2.0)
+    net.names = {i: f"c{i}" for i in range(3)}
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "model.pt"
+    torch.save({"model": net, "train_args": {"imgsz": TILE_PX}}, path)
+    write_card(ModelCard(task="detect", imgsz=TILE_PX, tile_size_px=TILE_PX, overlap_px=32, gsd_m=0.5),
+               folder / "model.model_card.json")
+    return path
+
+
+def noise_tiles(folder: Path, count: int = 8, *, seed: int = 3) -> Path:
+    """``count`` random RGB tiles of TILE_PX as PNGs in ``folder`` (an int8 export's calibration set)."""
+    rng = np.random.default_rng(seed)
+    for k in range(count):
+        cv2.imwrite(str(folder / f"tile{k}.png"), rng.integers(0, 255, (TILE_PX, TILE_PX, 3), dtype=np.uint8))
+    return folder

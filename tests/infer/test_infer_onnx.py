@@ -11,50 +11,21 @@ import pytest
 import torch
 from scipy.optimize import linear_sum_assignment
 
-from fake_detector import write_scene
+from fake_detector import TILE_PX, noise_tiles, spread_weights, write_scene
 from yardwatch.cli.main import main
 from yardwatch.errors import ModelError
 from yardwatch.eval.iou import obb_iou_matrix
 from yardwatch.infer.core import InferenceSettings
 from yardwatch.infer.predict import predict_scenes
 from yardwatch.io.raster import find_scenes
-from yardwatch.models.card import ModelCard, write_card
 from yardwatch.models.loader import load_model
 
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")
 
-TILE_PX = 128
 # int8 detections matched one-to-one to fp32 ones (same class, IoU >= 0.5) on the untrained spread network;
 # a trained network keeps its scene AP50 (docs/benchmarks.md).
 INT8_MATCHED = 0.95  # measured 0.981 (2945 of 3002)
-
-
-def spread_weights(folder: Path, *, seed: int = 0) -> Path:
-    """Untrained yolov8n weights whose scores spread over (0, 1), with a model card (tile 128 px, 0.5 m).
-
-    A freshly built network scores every anchor alike (its activations shrink layer after layer), so its
-    detections are ties that any rounding reorders. Re-initialising the convolutions to keep the activation scale
-    (He init) and widening the class layer makes the scores and boxes depend on the pixels, so two runtimes agree
-    only if they compute the same thing.
-    """
-    from ultralytics.nn.tasks import DetectionModel
-
-    torch.manual_seed(seed)
-    net = DetectionModel("yolov8n.yaml", nc=3, verbose=False)
-    for module in net.modules():
-        if isinstance(module, torch.nn.Conv2d):
-            torch.nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
-    for branch in net.model[-1].cv3:
-        torch.nn.init.normal_(branch[-1].weight, 0.0, 30.0)
-        torch.nn.init.constant_(branch[-1].bias, -2.0)
-    net.names = {i: f"c{i}" for i in range(3)}
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "model.pt"
-    torch.save({"model": net, "train_args": {"imgsz": TILE_PX}}, path)
-    write_card(ModelCard(task="detect", imgsz=TILE_PX, tile_size_px=TILE_PX, overlap_px=32, gsd_m=0.5),
-               folder / "model.model_card.json")
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -129,13 +100,7 @@ def test_cli_refuses_exported_file_without_its_card(capsys, exported, tmp_path) 
 
 @pytest.fixture(scope="module")
 def calibration_tiles(tmp_path_factory) -> Path:
-    import cv2
-
-    folder = tmp_path_factory.mktemp("calib")
-    rng = np.random.default_rng(3)
-    for k in range(8):
-        cv2.imwrite(str(folder / f"tile{k}.png"), rng.integers(0, 255, (TILE_PX, TILE_PX, 3), dtype=np.uint8))
-    return folder
+    return noise_tiles(tmp_path_factory.mktemp("calib"))
 
 
 def test_calibration_tiles_from_a_dataset_yaml_with_a_relative_path(calibration_tiles, tmp_path, monkeypatch):
@@ -193,7 +158,7 @@ def test_int8_detections_follow_the_fp32_model(exported, exported_int8, tmp_path
 
 
 @pytest.mark.parametrize("args, words", [
-    (("format=torchscript", "int8=true", "calibration={calib}"), "int8=true quantises ONNX models"),
+    (("format=torchscript", "int8=true", "calibration={calib}"), "int8=true quantises ONNX and OpenVINO models"),
     (("int8=true",), "int8=true needs calibration="),
     (("int8=true", "calibration={tmp}/nowhere"), "calibration=.*nowhere: not found"),
     (("int8=true", "calibration={tmp}"), "no tiles found"),

@@ -18,8 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fake_detector import write_scene
-from test_infer_onnx import spread_weights
+from fake_detector import spread_weights, write_scene
 from yardwatch.cli.main import main
 from yardwatch.errors import ConfigError
 from yardwatch.infer.core import InferenceSettings

@@ -121,7 +121,9 @@ def predict_scenes(scenes: Sequence[SceneRef], weights: str | os.PathLike[str], 
         The summary (also written as ``out_dir/summary.json``).
     """
     started = time.perf_counter()
-    torch_device = resolve_device(device)
+    openvino = model is None and Path(weights).suffix == ".xml"
+    # OpenVINO IR runs on the CPU: device=auto must not pick a GPU for it (an explicit device=cuda is refused)
+    torch_device = resolve_device("cpu" if openvino and str(device).lower() == "auto" else device)
     model = model or load_model(weights, torch_device)
     card = model.card
     settings = settings or InferenceSettings(tile_size_px=card.tile_size_px, overlap_px=card.overlap_px)
