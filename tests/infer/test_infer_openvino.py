@@ -128,6 +128,19 @@ def test_openvino_fp32_detections_match_the_pt_model(exported, scene, tmp_path) 
     np.testing.assert_allclose(pt[2][rows], ir[2][cols], atol=2e-3)
 
 
+def test_ir_takes_the_reader_uint8_batch_and_a_float_batch_alike(exported) -> None:
+    # predict hands the IR the reader's uint8 (B, H, W, 3) batch, converted inside OpenVINO; the float NCHW batch
+    # the torch network takes gives the same output, and so does the .pt on it
+    rng = np.random.default_rng(5)
+    tiles = torch.from_numpy(rng.integers(0, 255, (2, TILE_PX, TILE_PX, 3), dtype=np.uint8))
+    as_float = tiles.permute(0, 3, 1, 2).float().div(255.0)
+    ir = load_model(exported["fp32"])
+    out_u8, out_float = ir.forward(tiles), ir.forward(as_float)
+    np.testing.assert_allclose(out_u8.numpy(), out_float.numpy(), rtol=1e-5, atol=1e-4)
+    reference = load_model(exported["pt"]).forward(as_float)
+    np.testing.assert_allclose(out_u8.numpy(), reference.numpy(), rtol=1e-3, atol=2e-2)
+
+
 def test_int8_ir_quantises_the_body_and_keeps_the_box_decoder_float(demo_int8) -> None:
     from yardwatch.models.quantize import head_decode_ops
 
@@ -190,6 +203,18 @@ def test_missing_nncf_is_one_line_before_any_work(monkeypatch, weights, calibrat
     with pytest.raises(ConfigError, match=r"format=openvino needs nncf: pip install 'yardwatch\[openvino\]'"):
         export_model(weights, "openvino", int8=True, calibration=calibration)
     assert _listing(weights.parent) == before
+
+
+def test_nncf_is_imported_with_its_telemetry_off() -> None:
+    # In a fresh interpreter without pytest (NNCF turns its telemetry off by itself under pytest).
+    import subprocess
+    import sys
+
+    code = ("from yardwatch.models.quantize import import_nncf_offline; import os; import_nncf_offline(); "
+            "from nncf.telemetry import decorator, wrapper; "
+            "print(isinstance(decorator.telemetry, wrapper.NNCFTelemetry), os.environ.get('NNCF_CI'))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out[-2:] == ["False", "None"], out  # a stub sends nothing; the variable is not left behind
 
 
 def _cli_error(capsys, args: list[str]) -> tuple[int, list[str]]:

@@ -313,6 +313,8 @@ class InferenceEngine:
     # -- device ----------------------------------------------------------------------------------------------
     def _to_device(self, tiles: list[np.ndarray]) -> torch.Tensor:
         batch = torch.from_numpy(np.stack(tiles))  # (B, H, W, 3) uint8
+        if getattr(self.model.network, "takes_uint8_nhwc", False):
+            return batch  # the runtime converts it inside its own first layer (OpenVINO's preprocessing)
         device = self.model.device
         if device.type == "cuda":
             batch = batch.pin_memory().to(device, non_blocking=True)

@@ -21,6 +21,7 @@ Calibration tiles must look like what predict feeds the network: the 8-bit tiles
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -126,14 +127,37 @@ def head_decode_ops(model: object) -> list[str]:
     return [n for n in names if n.startswith(head) and not re.match(re.escape(head) + r"cv[234]\.", n)]
 
 
+def import_nncf_offline() -> object:
+    """Import NNCF with its usage telemetry off (yardwatch never uses the network).
+
+    NNCF sends usage events to Google Analytics through ``openvino_telemetry`` unless ``NNCF_CI`` is set when it is
+    first imported (OpenVINO 2026 collects by default; the only other switch is ``opt_in_out --opt_out``, which
+    changes the setting for every program of the user). The variable is set for the import only.
+    """
+    import sys
+
+    if "nncf" in sys.modules:
+        return sys.modules["nncf"]
+    previous = os.environ.get("NNCF_CI")
+    os.environ["NNCF_CI"] = "1"
+    try:
+        import nncf
+    finally:
+        if previous is None:
+            os.environ.pop("NNCF_CI", None)
+        else:
+            os.environ["NNCF_CI"] = previous
+    return nncf
+
+
 def quantize_openvino_int8(onnx_path: Path, images: list[Path], size: int) -> object:
     """The OpenVINO model of ``onnx_path`` with int8 weights and activations (NNCF), calibrated on ``images``.
 
     The head's box decoding (:func:`head_decode_ops`) and every sigmoid stay float.
     """
-    import nncf
     import openvino as ov
 
+    nncf = import_nncf_offline()
     model = ov.Core().read_model(str(onnx_path))
     if not any(op.get_type_name() == "Convolution" for op in model.get_ordered_ops()):
         raise ConfigError(f"{onnx_path}: no convolutions to quantise")
