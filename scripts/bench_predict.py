@@ -258,6 +258,21 @@ def _spawn(method: str, scene: Path, weights: Path, out_dir: Path, batch: int, d
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def median_round(rounds: list[dict]) -> dict:
+    """One row from a method's rounds: the round of median time (the lower of the middle two for an even count),
+    with the fastest and slowest times beside it, the highest extra memory of all rounds, and round one's mAP50.
+    Any failed round makes the row a failure."""
+    failed = [r for r in rounds if "error" in r]
+    if failed:
+        return failed[0]
+    ordered = sorted(rounds, key=lambda r: r["seconds"])
+    row = dict(ordered[(len(ordered) - 1) // 2])
+    worst = max(rounds, key=lambda r: r["peak_rss_mb"] - r["base_rss_mb"])
+    row.update(peak_rss_mb=worst["peak_rss_mb"], base_rss_mb=worst["base_rss_mb"], map50=rounds[0].get("map50"),
+               seconds_range=(ordered[0]["seconds"], ordered[-1]["seconds"]), rounds=len(rounds))
+    return row
+
+
 def _scene_map50(pred_dir: Path, labels_dir: Path) -> float | None:
     from yardwatch.eval.metrics import evaluate_predictions
 
@@ -359,6 +374,9 @@ def main() -> None:
     parser.add_argument("--methods", default=",".join(CPU_METHODS), help="comma-separated subset to run")
     parser.add_argument("--work", type=Path, default=Path("/tmp/yardwatch_bench_predict"), help="scratch folder")
     parser.add_argument("--seed", type=int, default=777, help="synthetic scene seed (never used in training)")
+    parser.add_argument("--repeats", type=int, default=1,
+                        help="rounds over all the methods, interleaved (so a noisy spell of the machine hits every "
+                             "method alike); each row's time is the median round, its memory the highest")
     parser.add_argument("--no-doc", action="store_true", help="do not write docs/benchmarks.md")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--scene", type=Path, help=argparse.SUPPRESS)
@@ -380,18 +398,21 @@ def main() -> None:
     weights = exported_weights(weights, card, methods, work, args.seed)
     scene, labels = make_scene(work, args.size, card.gsd_m or 0.5, args.seed)
     megapixels = args.size * args.size / 1e6
-    rows, results = [], {}
+    rows = []
     runs = [(m, args.batch, "cpu") for m in methods]
     if args.device.startswith("cuda"):
         runs += [("gpu_b32", 32, args.device), ("gpu_b64", 64, args.device), ("forward_only", 64, args.device)]
-    for method, batch, device in runs:
-        key = method if device == "cpu" else f"{method}@{device}"
-        out_dir = work / "out" / key
-        print(f"running {key} ...", flush=True)
-        res = _spawn(method, scene, weights, out_dir, batch, device)
-        if "error" not in res and not method.startswith("forward_only"):
-            res["map50"] = _scene_map50(out_dir, labels)
-        results[key] = res
+    rounds: dict[str, list[dict]] = {}
+    for round_index in range(args.repeats):
+        for method, batch, device in runs:
+            key = method if device == "cpu" else f"{method}@{device}"
+            out_dir = work / "out" / key
+            print(f"running {key} (round {round_index + 1} of {args.repeats}) ...", flush=True)
+            res = _spawn(method, scene, weights, out_dir, batch, device)
+            if "error" not in res and not method.startswith("forward_only") and round_index == 0:
+                res["map50"] = _scene_map50(out_dir, labels)  # the detections are the same every round
+            rounds.setdefault(key, []).append(res)
+    results = {key: median_round(runs_of_key) for key, runs_of_key in rounds.items()}
 
     def floor(key: str) -> float | None:
         """The forward-only time that ``key`` is compared with: same precision, same device."""
@@ -402,13 +423,15 @@ def main() -> None:
 
     for key, res in results.items():
         if "error" in res:
-            rows.append((key, "failed: " + res["error"][:60], "", "", "", "", "", ""))
+            rows.append((key, "failed: " + res["error"][:60], *[""] * (7 + (args.repeats > 1))))
             continue
         secs = res["seconds"]
         extra = res["peak_rss_mb"] - res["base_rss_mb"]
         forward = floor(key)
         ratio = f"{secs / forward:.2f}x" if forward and not key.startswith("forward_only") else ""
-        rows.append((key, round(secs, 1), round(megapixels / secs, 2), res.get("threads", ""),
+        low, high = res.get("seconds_range", (secs, secs))
+        spread = (f"{low:.1f}-{high:.1f}",) if args.repeats > 1 else ()
+        rows.append((key, round(secs, 1), *spread, round(megapixels / secs, 2), res.get("threads", ""),
                      round(res["peak_rss_mb"]), round(extra), "" if res.get("map50") is None else
                      round(res["map50"], 3), ratio))
     sahi = [results[k]["seconds"] for k in ("sahi_b1", "sahi_b8") if k in results and "error" not in results[k]]
@@ -428,12 +451,15 @@ def main() -> None:
                 memory_rows.append((f"{size}x{size}", round(res["peak_rss_mb"] - res["base_rss_mb"]),
                                     round(res["seconds"], 1)))
     merges = merge_timings()
-    header = ("method", "seconds", "MP/s", "torch threads", "peak RSS MB", "extra RSS over model MB", "scene mAP50",
-              "time / forward-only (same precision)")
+    header = ("method", "seconds" + (f" (median of {args.repeats})" if args.repeats > 1 else ""),
+              *(("fastest-slowest round",) if args.repeats > 1 else ()), "MP/s", "torch threads", "peak RSS MB",
+              "extra RSS over model MB", "scene mAP50", "time / forward-only (same precision)")
     table = markdown_table(header, rows)
     text = [f"Scene {args.size}x{args.size} px synthetic (seed {args.seed}, {card.gsd_m} m), weights "
             f"`{weights.name}` ({card.task}, tile {card.tile_size_px} px, overlap {card.overlap_px} px), "
-            f"batch {args.batch}, conf 0.25.", "", table, ""]
+            f"batch {args.batch}, conf 0.25"
+            + (f"; {args.repeats} interleaved rounds over every method, each row the median round (memory: the "
+               "highest round)" if args.repeats > 1 else "") + ".", "", table, ""]
     if speedups:
         text += ["Speed-up over SAHI's better batch size: " + ", ".join(f"{k} {v}x" for k, v in speedups), ""]
     first = results.get("yardwatch_fp32_compiled", {}).get("first_run_seconds")
@@ -448,7 +474,8 @@ def main() -> None:
     if not args.no_doc:
         write_section("bench_predict", f"## Inference: `scripts/bench_predict.py`\n\nMachine: {machine_description()}."
                       f"\nCommand: `python scripts/bench_predict.py --size {args.size}"
-                      f"{' --memory-size ' + str(args.memory_size) if args.memory_size else ''}`\n\n" + body)
+                      f"{' --memory-size ' + str(args.memory_size) if args.memory_size else ''}"
+                      f"{' --repeats ' + str(args.repeats) if args.repeats > 1 else ''}`\n\n" + body)
 
 
 if __name__ == "__main__":

@@ -117,3 +117,21 @@ def test_doctor_with_the_bundled_demo_weights(capsys) -> None:
     assert code == 0, err
     assert rows["demo weights"].startswith("ok (") and rows["demo weights"].endswith(
         "classes railcar, tarp, container)")
+
+
+def test_doctor_lists_the_optional_runtimes_and_how_to_get_a_missing_one(capsys, stand_in, monkeypatch) -> None:
+    from importlib import metadata
+
+    monkeypatch.setattr(card_module, "demo_weights_path", lambda: stand_in)
+    real = metadata.version
+
+    def version(name: str) -> str:
+        if name == "nncf":
+            raise metadata.PackageNotFoundError(name)
+        return real(name)
+
+    monkeypatch.setattr(metadata, "version", version)
+    code, rows, _ = _doctor(capsys, "device=cpu")
+    assert code == 0  # optional: a missing one is no problem
+    assert rows["openvino"] == real("openvino") and rows["onnxruntime"] == real("onnxruntime")
+    assert rows["nncf"] == "not installed (export format=openvino int8=true; pip install 'yardwatch[openvino]')"

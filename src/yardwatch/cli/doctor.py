@@ -7,6 +7,25 @@ import sys
 from typing import Any
 
 
+# optional packages for exported models: distribution -> what it is for and how to get it
+OPTIONAL_RUNTIMES = {"onnxruntime": "predict weights=<.onnx>; pip install 'yardwatch[onnx]'",
+                     "openvino": "predict weights=<.xml>, the fastest CPU path; pip install 'yardwatch[openvino]'",
+                     "nncf": "export format=openvino int8=true; pip install 'yardwatch[openvino]'"}
+
+
+def optional_runtimes() -> list[tuple[str, str]]:
+    """(name, version or 'not installed (what for; how)') for each optional runtime, without importing it."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    rows = []
+    for name, purpose in OPTIONAL_RUNTIMES.items():
+        try:
+            rows.append((name, version(name)))
+        except PackageNotFoundError:
+            rows.append((name, f"not installed ({purpose})"))
+    return rows
+
+
 def run(cfg: Any) -> None:
     """Print a report; exit 1 with the reason when something a user needs is broken."""
     import rasterio
@@ -25,6 +44,7 @@ def run(cfg: Any) -> None:
         rows.append(("ultralytics", ultralytics.__version__))
     except ImportError as err:
         problems.append(f"ultralytics does not import: {err}")
+    rows += optional_runtimes()
     try:
         from yardwatch.infer.device import resolve_device
 
