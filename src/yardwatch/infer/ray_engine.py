@@ -597,7 +597,7 @@ def predict_scenes_ray(scenes: Sequence[SceneRef], weights: str | os.PathLike[st
 
     Args:
         scenes: the scenes (see :func:`yardwatch.io.raster.find_scenes`).
-        weights: a ``.pt`` or exported ``.onnx`` with its model card.
+        weights: a ``.pt``, an exported ``.onnx`` or an OpenVINO ``.xml`` (CPU workers) with its model card.
         out_dir: where ``<scene_id>.<fmt>`` and ``summary.json`` go.
         device: ``auto`` (GPU workers when the cluster has GPUs), ``cpu``, ``cuda`` or ``mps``.
         settings: tiling and filtering; default the model card's tile size and overlap.
