@@ -8,11 +8,16 @@ Two routes, both calibrated on the same tiles:
   bin logits into distances) stays float, because rounding there moves every box. On the 2-core AVX-512 VNNI Xeon
   of docs/benchmarks.md it runs no faster than fp32: the float ops between the int8 convolutions dominate.
 * OpenVINO (``format=openvino int8=true``): NNCF quantises the OpenVINO model (mixed preset: symmetric int8
-  weights, asymmetric activations) and leaves the head's box decoding and every sigmoid in float. OpenVINO then
-  runs whole int8 subgraphs: 0.151 s a batch of 16 tiles of 320 px on that machine, against 0.25 s in fp32 and
-  0.278 s for the torch network. Held-out scene AP50 of the demo weights: railcar 0.850 -> 0.846, tarp 0.533 ->
-  0.512, container 0.666 -> 0.663 with 300 calibration tiles (64, the default: 0.839, 0.501, 0.661). OpenVINO's own int8 execution of the QDQ file above lost
-  far more (railcar 0.85 -> 0.74), so yardwatch quantises for OpenVINO with NNCF and not through the QDQ file.
+  weights, asymmetric activations) where the convolutions read their inputs, and leaves the head's box decoding and
+  the element-wise ops (SiLU's multiply and sigmoid, the residual adds) in float. OpenVINO then runs int8
+  convolutions with the float ops fused around them: 0.089 s a batch of 16 tiles of 320 px on that machine, against
+  0.25 s in fp32 and 0.278 s for the torch network. Held-out scene AP50 of the demo weights (64 calibration tiles):
+  railcar 0.850 -> 0.852, tarp 0.533 -> 0.505, container 0.666 -> 0.670.
+  NNCF's default, which also quantises the element-wise ops, was slower (0.134 s), less accurate on the demo
+  weights (0.839, 0.501, 0.661), and on a network whose activations span a wide range (the tests' spread network)
+  it zeroed every feature map, so that all class scores came out as the bias. OpenVINO's own int8 execution of
+  the QDQ file above lost far more (railcar 0.85 -> 0.74). So yardwatch quantises for OpenVINO with NNCF, the
+  convolutions only, and does not hand it the QDQ file.
 
 Calibration tiles must look like what predict feeds the network: the 8-bit tiles ``yardwatch tile`` wrote
 (already normalised with the model card's stretch), scaled to [0, 1].
@@ -113,6 +118,11 @@ def quantize_int8(onnx_path: Path, out_path: Path, images: list[Path], size: int
     return out_path
 
 
+# Element-wise ops NNCF would otherwise quantise: SiLU's x * sigmoid(x) and the residual sums stay float, so int8 is
+# where the convolutions read their inputs only (see the module docstring for why).
+FLOAT_ELEMENTWISE = ("Sigmoid", "Multiply", "Add")
+
+
 def head_decode_ops(model: object) -> list[str]:
     """Names of the ops of an OpenVINO model (converted from an ultralytics ONNX export) that decode boxes: every
     op of the last module (the Detect/OBB head) outside its convolution branches ``cv2``/``cv3``/``cv4``, i.e. the
@@ -153,7 +163,8 @@ def import_nncf_offline() -> object:
 def quantize_openvino_int8(onnx_path: Path, images: list[Path], size: int) -> object:
     """The OpenVINO model of ``onnx_path`` with int8 weights and activations (NNCF), calibrated on ``images``.
 
-    The head's box decoding (:func:`head_decode_ops`) and every sigmoid stay float.
+    The head's box decoding (:func:`head_decode_ops`) and the element-wise ops (:data:`FLOAT_ELEMENTWISE`) stay
+    float: only the convolutions' inputs are quantised.
     """
     import openvino as ov
 
@@ -163,9 +174,9 @@ def quantize_openvino_int8(onnx_path: Path, images: list[Path], size: int) -> ob
         raise ConfigError(f"{onnx_path}: no convolutions to quantise")
     keep_float = head_decode_ops(model)
     tiles = list(_tiles(images, size))
+    scope = nncf.IgnoredScope(names=keep_float, types=list(FLOAT_ELEMENTWISE), validate=False)
     quantized = nncf.quantize(model, nncf.Dataset(tiles), preset=nncf.QuantizationPreset.MIXED,
-                              subset_size=len(tiles),
-                              ignored_scope=nncf.IgnoredScope(names=keep_float, types=["Sigmoid"], validate=False))
-    log.info("int8 (OpenVINO/NNCF): %s calibrated on %d tiles; kept float: the head's %d decoding ops and sigmoids",
-             onnx_path, len(images), len(keep_float))
+                              subset_size=len(tiles), ignored_scope=scope)
+    log.info("int8 (OpenVINO/NNCF): %s calibrated on %d tiles; kept float: the head's %d decoding ops and every "
+             "%s", onnx_path, len(images), len(keep_float), "/".join(FLOAT_ELEMENTWISE))
     return quantized
