@@ -50,16 +50,18 @@ CPU_METHODS = ("yardwatch_fp32", "yardwatch_fp32_inline", "yardwatch_fp32_compil
                "yardwatch_onnx", "yardwatch_onnx_int8", "yardwatch_openvino", "yardwatch_openvino_int8",
                "forward_only", "forward_only_compiled", "forward_only_bf16", "forward_only_openvino_int8",
                "sahi_b1", "sahi_b8", "ultralytics_loop")
-# the exported model each method runs (suffix of the method name -> file, from the .pt's path); others run the .pt
-EXPORTS = {"_onnx": lambda w: w.with_suffix(".onnx"),
-           "_onnx_int8": lambda w: w.with_name(w.stem + ".int8.onnx"),
-           "_openvino": lambda w: w.parent / f"{w.stem}_openvino_model" / f"{w.stem}.xml",
-           "_openvino_int8": lambda w: w.parent / f"{w.stem}_int8_openvino_model" / f"{w.stem}.xml"}
+# the export each method runs, by the suffix of its name: (format, int8); the others run the .pt
+EXPORTS = {"_onnx": ("onnx", False), "_onnx_int8": ("onnx", True), "_openvino": ("openvino", False),
+           "_openvino_int8": ("openvino", True)}
 
 
 def method_weights(method: str, weights: Path) -> Path:
-    """The file ``method`` runs: an export of ``weights`` for the ONNX and OpenVINO rows, else ``weights``."""
-    return next((path(weights) for suffix, path in EXPORTS.items() if method.endswith(suffix)), weights)
+    """The file ``method`` runs: the export of ``weights`` where ``yardwatch export`` puts it by default (ONNX and
+    OpenVINO rows), else ``weights``."""
+    from yardwatch.models.export import default_export_path
+
+    return next((default_export_path(weights, *export) for suffix, export in EXPORTS.items()
+                 if method.endswith(suffix)), weights)
 
 
 def _same_threads_for_ultralytics(threads: int) -> None:
@@ -352,13 +354,12 @@ def exported_weights(weights: Path, card, methods: list[str], work: Path, seed: 
     if not (local / f"{weights.stem}.model_card.json").is_file():
         write_card(card, local / f"{weights.stem}.model_card.json")
     calibration = None
-    for suffix, path in EXPORTS.items():
-        if not any(m.endswith(suffix) for m in methods) or path(weights).is_file():
+    for suffix, (fmt, int8) in EXPORTS.items():
+        if not any(m.endswith(suffix) for m in methods) or method_weights(suffix, weights).is_file():
             continue
-        int8 = suffix.endswith("_int8")
         if int8 and calibration is None:
             calibration = calibration_tiles(work, card, seed)
-        export_model(weights, suffix.split("_")[1], dynamic=True, int8=int8, calibration=calibration)
+        export_model(weights, fmt, dynamic=True, int8=int8, calibration=calibration)
     return weights
 
 

@@ -135,3 +135,39 @@ def noise_tiles(folder: Path, count: int = 8, *, seed: int = 3) -> Path:
     for k in range(count):
         cv2.imwrite(str(folder / f"tile{k}.png"), rng.integers(0, 255, (TILE_PX, TILE_PX, 3), dtype=np.uint8))
     return folder
+
+
+def scene_detections(weights: Path, scene: Path, out: Path, settings=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Predict one scene (file or catalog) on the CPU and read its detections back from the written file:
+    (cx, cy, w, h, angle) in scene pixels, class ids, scores. ``settings`` None: the model card's."""
+    import geopandas as gpd
+
+    from yardwatch.infer.predict import predict_scenes
+    from yardwatch.io.raster import find_scenes
+
+    summary = predict_scenes(find_scenes(scene), weights, out, device="cpu", settings=settings)
+    assert summary.scenes[0].status == "ok"
+    frame = gpd.read_file(next(out.glob("*.geojson")))
+    return (frame[["cx_px", "cy_px", "w_px", "h_px", "angle_rad"]].to_numpy(), frame["class_id"].to_numpy(),
+            frame["score"].to_numpy())
+
+
+def matched_one_to_one(a: tuple, b: tuple, min_iou: float) -> tuple[int, np.ndarray, np.ndarray]:
+    """How many of detections ``a`` and ``b`` (as :func:`scene_detections` returns them) pair up one-to-one with
+    the same class at IoU >= ``min_iou``, and the indices of those pairs in ``a`` and ``b``."""
+    from scipy.optimize import linear_sum_assignment
+
+    from yardwatch.eval.iou import obb_iou_matrix
+
+    iou = obb_iou_matrix(a[0], b[0])
+    iou[a[1][:, None] != b[1][None, :]] = 0.0  # a match must agree on the class
+    rows, cols = linear_sum_assignment(-iou)  # one-to-one, maximising the summed IoU
+    good = iou[rows, cols] >= min_iou
+    return int(good.sum()), rows[good], cols[good]
+
+
+def spread_detections(weights: Path, scene: Path, out: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`scene_detections` with the tiling of :func:`spread_weights`' card and conf 0.25."""
+    from yardwatch.infer.core import InferenceSettings
+
+    return scene_detections(weights, scene, out, InferenceSettings(tile_size_px=TILE_PX, overlap_px=32, conf=0.25))

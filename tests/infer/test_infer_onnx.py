@@ -8,14 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
-from scipy.optimize import linear_sum_assignment
 
-from fake_detector import TILE_PX, noise_tiles, spread_weights, write_scene
+from fake_detector import matched_one_to_one, noise_tiles, spread_detections, spread_weights, write_scene
 from yardwatch.cli.main import main
 from yardwatch.errors import ModelError
-from yardwatch.eval.iou import obb_iou_matrix
-from yardwatch.infer.core import InferenceSettings
 from yardwatch.infer.predict import predict_scenes
 from yardwatch.io.raster import find_scenes
 from yardwatch.models.loader import load_model
@@ -36,32 +32,18 @@ def exported(tmp_path_factory) -> tuple[Path, Path]:
     return pt, export_model(pt, "onnx", dynamic=True)
 
 
-def _detections(weights: Path, scene: Path, out: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    import geopandas as gpd
-
-    settings = InferenceSettings(tile_size_px=TILE_PX, overlap_px=32, conf=0.25)
-    summary = predict_scenes(find_scenes(scene), weights, out, device="cpu", settings=settings)
-    assert summary.scenes[0].status == "ok"
-    frame = gpd.read_file(out / f"{scene.stem}.geojson")
-    return (frame[["cx_px", "cy_px", "w_px", "h_px", "angle_rad"]].to_numpy(), frame["class_id"].to_numpy(),
-            frame["score"].to_numpy())
-
-
 def test_onnx_detections_match_the_pt_model(exported, tmp_path) -> None:
     pt, onnx = exported
     assert load_model(onnx).network.__class__.__name__ == "OnnxNetwork"
     rng = np.random.default_rng(7)
     scene = write_scene(tmp_path / "scene.tif", rng.integers(0, 255, (3, 300, 260), dtype=np.uint8))
-    obb_pt, cls_pt, score_pt = _detections(pt, scene, tmp_path / "pt")
-    obb_onnx, cls_onnx, score_onnx = _detections(onnx, scene, tmp_path / "onnx")
-    assert len(obb_pt) > 100  # enough detections for 99 % to mean something
-    iou = obb_iou_matrix(obb_pt, obb_onnx)
-    iou[cls_pt[:, None] != cls_onnx[None, :]] = 0.0  # a match must agree on the class
-    rows, cols = linear_sum_assignment(-iou)  # one-to-one, maximising the summed IoU
-    good = iou[rows, cols] >= 0.9
-    matched = int(good.sum())
-    assert matched >= 0.99 * max(len(obb_pt), len(obb_onnx)), (matched, len(obb_pt), len(obb_onnx))
-    np.testing.assert_allclose(score_pt[rows[good]], score_onnx[cols[good]], atol=2e-3)
+    pt_found = spread_detections(pt, scene, tmp_path / "pt")
+    onnx_found = spread_detections(onnx, scene, tmp_path / "onnx")
+    assert len(pt_found[0]) > 100  # enough detections for 99 % to mean something
+    matched, rows, cols = matched_one_to_one(pt_found, onnx_found, 0.9)
+    assert matched >= 0.99 * max(len(pt_found[0]), len(onnx_found[0])), \
+        (matched, len(pt_found[0]), len(onnx_found[0]))
+    np.testing.assert_allclose(pt_found[2][rows], onnx_found[2][cols], atol=2e-3)
 
 
 def test_onnx_summary_names_the_onnx_file(exported, tmp_path) -> None:
@@ -147,14 +129,11 @@ def test_int8_detections_follow_the_fp32_model(exported, exported_int8, tmp_path
     _, onnx = exported
     rng = np.random.default_rng(7)
     scene = write_scene(tmp_path / "scene.tif", rng.integers(0, 255, (3, 300, 260), dtype=np.uint8))
-    obb_fp, cls_fp, _ = _detections(onnx, scene, tmp_path / "fp32")
-    obb_q, cls_q, _ = _detections(exported_int8, scene, tmp_path / "int8")
-    iou = obb_iou_matrix(obb_fp, obb_q)
-    iou[cls_fp[:, None] != cls_q[None, :]] = 0.0
-    rows, cols = linear_sum_assignment(-iou)
-    matched = int((iou[rows, cols] >= 0.5).sum())
-    assert len(obb_fp) > 100 and matched >= INT8_MATCHED * max(len(obb_fp), len(obb_q)), \
-        (matched, len(obb_fp), len(obb_q))
+    fp32 = spread_detections(onnx, scene, tmp_path / "fp32")
+    int8 = spread_detections(exported_int8, scene, tmp_path / "int8")
+    matched, _, _ = matched_one_to_one(fp32, int8, 0.5)
+    assert len(fp32[0]) > 100 and matched >= INT8_MATCHED * max(len(fp32[0]), len(int8[0])), \
+        (matched, len(fp32[0]), len(int8[0]))
 
 
 @pytest.mark.parametrize("args, words", [

@@ -10,13 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from scipy.optimize import linear_sum_assignment
 
-from fake_detector import TILE_PX, noise_tiles, spread_weights, write_scene
+from fake_detector import (TILE_PX, matched_one_to_one, noise_tiles, scene_detections, spread_detections,
+                           spread_weights, write_scene)
 from yardwatch.cli.main import main
 from yardwatch.errors import ConfigError, ModelError
-from yardwatch.eval.iou import obb_iou_matrix
-from yardwatch.infer.core import InferenceSettings
 from yardwatch.infer.predict import predict_scenes
 from yardwatch.io.raster import find_scenes
 from yardwatch.models.loader import OpenVinoNetwork, load_model
@@ -92,25 +90,6 @@ def demo_int8(tmp_path_factory) -> dict[str, Path]:
     return {"pt": pt, "int8": int8, "scene": scene, "calibration_tiles": min(32, tiles)}
 
 
-def _detections(weights: Path, scene: Path, out: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    import geopandas as gpd
-
-    settings = InferenceSettings(tile_size_px=TILE_PX, overlap_px=32, conf=0.25)
-    summary = predict_scenes(find_scenes(scene), weights, out, device="cpu", settings=settings)
-    assert summary.scenes[0].status == "ok"
-    frame = gpd.read_file(out / f"{scene.stem}.geojson")
-    return (frame[["cx_px", "cy_px", "w_px", "h_px", "angle_rad"]].to_numpy(), frame["class_id"].to_numpy(),
-            frame["score"].to_numpy())
-
-
-def _matched(a: tuple, b: tuple, min_iou: float) -> tuple[int, np.ndarray, np.ndarray]:
-    iou = obb_iou_matrix(a[0], b[0])
-    iou[a[1][:, None] != b[1][None, :]] = 0.0  # a match must agree on the class
-    rows, cols = linear_sum_assignment(-iou)  # one-to-one, maximising the summed IoU
-    good = iou[rows, cols] >= min_iou
-    return int(good.sum()), rows[good], cols[good]
-
-
 @pytest.fixture(scope="module")
 def scene(tmp_path_factory) -> Path:
     rng = np.random.default_rng(7)
@@ -120,10 +99,10 @@ def scene(tmp_path_factory) -> Path:
 
 def test_openvino_fp32_detections_match_the_pt_model(exported, scene, tmp_path) -> None:
     assert isinstance(load_model(exported["fp32"]).network, OpenVinoNetwork)
-    pt = _detections(exported["pt"], scene, tmp_path / "pt")
-    ir = _detections(exported["fp32"], scene, tmp_path / "ir")
+    pt = spread_detections(exported["pt"], scene, tmp_path / "pt")
+    ir = spread_detections(exported["fp32"], scene, tmp_path / "ir")
     assert len(pt[0]) > 100  # enough detections for 99 % to mean something
-    matched, rows, cols = _matched(pt, ir, 0.9)
+    matched, rows, cols = matched_one_to_one(pt, ir, 0.9)
     assert matched >= 0.99 * max(len(pt[0]), len(ir[0])), (matched, len(pt[0]), len(ir[0]))
     np.testing.assert_allclose(pt[2][rows], ir[2][cols], atol=2e-3)
 
@@ -167,17 +146,8 @@ def test_int8_ir_quantises_the_body_and_keeps_the_box_decoder_float(demo_int8) -
 
 
 def test_int8_ir_detections_follow_the_fp32_model(demo_int8, tmp_path) -> None:
-    import geopandas as gpd
-
-    found = {}
-    for name in ("pt", "int8"):
-        out = tmp_path / name
-        predict_scenes(find_scenes(demo_int8["scene"]), demo_int8[name], out, device="cpu")
-        frame = gpd.read_file(next(out.glob("*.geojson")))
-        found[name] = (frame[["cx_px", "cy_px", "w_px", "h_px", "angle_rad"]].to_numpy(),
-                       frame["class_id"].to_numpy(), frame["score"].to_numpy())
-    fp32, int8 = found["pt"], found["int8"]
-    matched, _, _ = _matched(fp32, int8, 0.5)
+    fp32, int8 = (scene_detections(demo_int8[name], demo_int8["scene"], tmp_path / name) for name in ("pt", "int8"))
+    matched, _, _ = matched_one_to_one(fp32, int8, 0.5)
     assert len(fp32[0]) > 50 and matched >= INT8_MATCHED * max(len(fp32[0]), len(int8[0])), \
         (matched, len(fp32[0]), len(int8[0]))
 
@@ -197,8 +167,8 @@ def test_int8_ir_of_a_wide_range_network_follows_its_fp32_ir(weights, calibratio
     fp32 = export_model(copy, "openvino")
     rng = np.random.default_rng(7)
     scene = write_scene(tmp_path / "scene.tif", rng.integers(0, 255, (3, 300, 260), dtype=np.uint8))
-    a, b = _detections(fp32, scene, tmp_path / "fp32"), _detections(int8, scene, tmp_path / "int8")
-    matched, _, _ = _matched(a, b, 0.5)
+    a, b = spread_detections(fp32, scene, tmp_path / "fp32"), spread_detections(int8, scene, tmp_path / "int8")
+    matched, _, _ = matched_one_to_one(a, b, 0.5)
     assert len(a[0]) > 100 and matched >= 0.95 * max(len(a[0]), len(b[0])), (matched, len(a[0]), len(b[0]))
 
 

@@ -212,7 +212,19 @@ def _inplace_conv_activations(network: Any) -> int:
     return changed
 
 
-class OnnxNetwork:
+class _ExportedNetwork:
+    """What the engine asks of a network besides calling it, for a runtime whose precision the export fixed."""
+
+    def parameters(self) -> Any:
+        import torch
+
+        yield torch.zeros(1)  # float32: the engine feeds float32 batches (or uint8, see ``takes_uint8_nhwc``)
+
+    def to(self, *_args: Any, **_kwargs: Any) -> _ExportedNetwork:
+        return self  # precision is fixed at export time
+
+
+class OnnxNetwork(_ExportedNetwork):
     """An ONNX Runtime session that takes and returns torch tensors like the torch network does."""
 
     def __init__(self, path: Path, device: Any) -> None:
@@ -236,16 +248,8 @@ class OnnxNetwork:
         out = self.session.run(None, {self.input_name: batch.detach().float().cpu().numpy().astype(dtype)})[0]
         return torch.from_numpy(out.astype(np.float32)).to(batch.device)
 
-    def parameters(self) -> Any:
-        import torch
 
-        yield torch.zeros(1)
-
-    def to(self, *_args: Any, **_kwargs: Any) -> OnnxNetwork:
-        return self  # precision is fixed at export time
-
-
-class OpenVinoNetwork:
+class OpenVinoNetwork(_ExportedNetwork):
     """An OpenVINO model compiled for the CPU, called like the torch network (torch tensors in and out).
 
     It takes the batch as the reader made it, uint8 (B, H, W, 3) (``takes_uint8_nhwc``): OpenVINO's preprocessing,
@@ -284,14 +288,6 @@ class OpenVinoNetwork:
         array = np.ascontiguousarray(batch.detach().cpu().numpy())
         out = self.request.infer({0: array})[self.compiled.output(0)]
         return torch.from_numpy(np.array(out, dtype=np.float32, copy=True))
-
-    def parameters(self) -> Any:
-        import torch
-
-        yield torch.zeros(1)
-
-    def to(self, *_args: Any, **_kwargs: Any) -> OpenVinoNetwork:
-        return self  # precision is fixed at export time
 
 
 def _load_exported(path: Path, device: Any) -> LoadedModel:
