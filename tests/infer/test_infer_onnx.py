@@ -46,6 +46,20 @@ def test_onnx_detections_match_the_pt_model(exported, tmp_path) -> None:
     np.testing.assert_allclose(pt_found[2][rows], onnx_found[2][cols], atol=2e-3)
 
 
+def test_an_export_beside_the_pt_leaves_the_pt_card_alone(tmp_path) -> None:
+    # model.onnx beside model.pt: its card is model.onnx.model_card.json, never the .pt's model.model_card.json
+    from yardwatch.models.export import export_model
+
+    pt = spread_weights(tmp_path)
+    pt_card = pt.with_name("model.model_card.json")
+    before = pt_card.read_bytes()
+    onnx = export_model(pt, "onnx", imgsz=256)
+    assert onnx == tmp_path / "model.onnx" and pt_card.read_bytes() == before
+    assert load_model(pt).card.imgsz == 128 and load_model(onnx).card.imgsz == 256
+    card = json.loads((tmp_path / "model.onnx.model_card.json").read_text())
+    assert card["training"]["export_format"] == "onnx" and card["training"]["exported_from"] == str(pt)
+
+
 def test_onnx_summary_names_the_onnx_file(exported, tmp_path) -> None:
     _, onnx = exported
     scene = write_scene(tmp_path / "scene.tif", np.full((3, 128, 128), 90, dtype=np.uint8))

@@ -122,10 +122,28 @@ def read_card(path: str | os.PathLike[str]) -> ModelCard:
     return ModelCard.from_dict(data)
 
 
+def card_path_for(weights: str | os.PathLike[str]) -> Path:
+    """The card file written for ``weights``: ``<stem>.model_card.json`` beside it."""
+    weights = Path(weights)
+    return weights.with_name(weights.stem + ".model_card.json")
+
+
+def export_card_path(source: str | os.PathLike[str], exported: str | os.PathLike[str]) -> Path:
+    """The card file of ``exported`` (made from ``source``): ``<stem>.model_card.json`` beside it, or
+    ``<file name>.model_card.json`` where that would be the card of ``source`` itself (``demo.onnx`` exported
+    beside ``demo.pt``), so that an export never rewrites the card of the weights it came from."""
+    source, exported = Path(source), Path(exported)
+    card = card_path_for(exported)
+    if card.resolve() == card_path_for(source).resolve():
+        card = exported.with_name(exported.name + ".model_card.json")
+    return card
+
+
 def card_candidates(weights: str | os.PathLike[str]) -> list[Path]:
     """Where the card of ``weights`` may lie, most specific first."""
     weights = Path(weights)
-    return [weights.with_name(weights.stem + ".model_card.json"),
+    return [weights.with_name(weights.name + ".model_card.json"),
+            card_path_for(weights),
             weights.parent / "model_card.json",
             weights.parent.parent / "model_card.json"]
 

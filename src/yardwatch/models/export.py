@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from yardwatch.errors import ConfigError, InputError, ModelError, YardwatchError
-from yardwatch.models.card import ModelCard, file_sha256, write_card
+from yardwatch.models.card import ModelCard, export_card_path, file_sha256, write_card
 from yardwatch.models.loader import ensure_offline, load_model
 
 log = logging.getLogger(__name__)
@@ -94,11 +94,12 @@ def _ultralytics_export(weights: Path, card: ModelCard, fmt: str, size: int, *, 
 
 def _write_exported_card(card: ModelCard, weights: Path, exported: Path, size: int, fmt: str, *, half: bool,
                          **training: Any) -> Path:
-    """Write ``<stem>.model_card.json`` beside ``exported``: the card of ``weights`` with the export recorded."""
+    """Write the card of ``exported`` beside it (:func:`export_card_path`): the card of ``weights`` with the export
+    recorded."""
     exported_card = card.with_updates(imgsz=size, weights_sha256=file_sha256(exported) if exported.is_file() else None,
                                       training={**card.training, "exported_from": str(weights),
                                                 "export_format": fmt, "export_half": half, **training})
-    write_card(exported_card, exported.with_name(exported.stem + ".model_card.json"))
+    write_card(exported_card, export_card_path(weights, exported))
     log.info("exported %s -> %s", weights, exported)
     return exported
 
