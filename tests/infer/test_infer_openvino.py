@@ -243,3 +243,18 @@ def test_cli_refuses_a_broken_ir_with_one_line(damage, capsys, exported, tmp_pat
                                     f"out_dir={out}", "device=cpu", "progress=false"])
     assert code == 2 and len(err) == 1 and "model.xml: OpenVINO cannot load it" in err[0], err
     assert not out.exists() or not any(out.iterdir())
+
+
+
+@pytest.mark.parametrize("weights, spec, expected", [
+    ("m_openvino_model/m.xml", "auto", "cpu"), ("m_openvino_model/m.XML", None, "cpu"),
+    ("m_openvino_model/m.xml", "cuda", "cuda"), ("m.pt", "auto", "auto"), ("m.onnx", "auto", "auto")])
+def test_device_auto_means_the_cpu_for_an_ir_locally_and_on_ray(weights, spec, expected) -> None:
+    # predict_scenes and the Ray engine (its worker plan) both resolve device through device_for_weights
+    from yardwatch.infer.device import device_for_weights
+    from yardwatch.infer.ray_engine import plan_workers
+
+    assert device_for_weights(weights, spec) == expected
+    if expected == "cpu":  # a cluster with GPUs gives an IR CPU workers, not GPU ones
+        plan = plan_workers(device_for_weights(weights, spec), None, None, 4, {"CPU": 8.0, "GPU": 2.0}, [8.0])
+        assert plan.num_gpus == 0 and plan.device == "cpu"

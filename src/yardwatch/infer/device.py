@@ -3,12 +3,27 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import torch
 
 from yardwatch.errors import ConfigError, DeviceError
 
 log = logging.getLogger(__name__)
+
+
+CPU_ONLY_SUFFIXES = (".xml",)  # OpenVINO IR: yardwatch runs it on the CPU plugin only
+
+
+def device_for_weights(weights: str | Path, spec: str | int | None) -> str | int | None:
+    """The device spec to resolve for ``weights``: ``auto`` means the CPU for a CPU-only format (OpenVINO IR),
+    so a machine or Ray cluster with GPUs does not pick one for it. An explicit device is left as given (the
+    loader refuses CUDA for such weights with one line)."""
+    text = "auto" if spec is None else str(spec).strip().lower()
+    if text == "auto" and Path(weights).suffix.lower() in CPU_ONLY_SUFFIXES:
+        log.info("device=auto -> cpu (%s runs on the CPU)", Path(weights).name)
+        return "cpu"
+    return spec
 
 
 def resolve_device(spec: str | int | None = "auto") -> torch.device:

@@ -19,7 +19,7 @@ from typing import Any
 
 from yardwatch.errors import OutputError, YardwatchError
 from yardwatch.infer.core import InferenceEngine, InferenceSettings, SceneDetections, SceneFailure, ScenePlan
-from yardwatch.infer.device import resolve_device
+from yardwatch.infer.device import device_for_weights, resolve_device
 from yardwatch.io.detections import detections_frame, output_path, write_detections
 from yardwatch.io.raster import SceneRef
 from yardwatch.models.loader import LoadedModel, load_model
@@ -121,9 +121,7 @@ def predict_scenes(scenes: Sequence[SceneRef], weights: str | os.PathLike[str], 
         The summary (also written as ``out_dir/summary.json``).
     """
     started = time.perf_counter()
-    openvino = model is None and Path(weights).suffix == ".xml"
-    # OpenVINO IR runs on the CPU: device=auto must not pick a GPU for it (an explicit device=cuda is refused)
-    torch_device = resolve_device("cpu" if openvino and str(device).lower() == "auto" else device)
+    torch_device = resolve_device(device if model is not None else device_for_weights(weights, device))
     model = model or load_model(weights, torch_device)
     card = model.card
     settings = settings or InferenceSettings(tile_size_px=card.tile_size_px, overlap_px=card.overlap_px)

@@ -34,6 +34,7 @@ from typing import Any
 
 from yardwatch.errors import ConfigError, ModelError, OutputError, YardwatchError
 from yardwatch.infer.core import InferenceEngine, InferenceSettings, SceneFailure
+from yardwatch.infer.device import device_for_weights
 from yardwatch.infer.predict import (PredictSummary, SceneReport, check_same_model, finish_summary, summary_settings,
                                      write_scene_detections)
 from yardwatch.io.detections import output_path
@@ -624,6 +625,7 @@ def predict_scenes_ray(scenes: Sequence[SceneRef], weights: str | os.PathLike[st
     if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
         raise ConfigError(f"max_retries={max_retries!r} must be a whole number >= 0")
     weights_path = Path(weights).expanduser().resolve()
+    device = str(device_for_weights(weights_path, device))  # an OpenVINO IR: CPU workers even on a GPU cluster
     model = load_model(weights_path, "cpu")  # checks the file and its card here, once, before any worker
     settings = settings or InferenceSettings(tile_size_px=model.card.tile_size_px, overlap_px=model.card.overlap_px)
     InferenceEngine(model, replace(settings, precision="fp32"))  # tile size vs stride, overlap: fail before Ray
