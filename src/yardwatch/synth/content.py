@@ -209,7 +209,7 @@ def plan_loads(rng: np.random.Generator, cars: list[Item], n_tarps: int | None, 
             width = car.width_m - rng.uniform(0.1, 0.35)
             load_h = float(rng.uniform(1.0, 2.6))
             loads.append(Item("tarp_load", car.centre_m, length, width, car.angle_rad, deck + load_h,
-                              palette.pick(rng, palette.TARP_COLOURS), new_seed(rng), label="tarp", base_m=deck))
+                              palette.pick(rng, palette.tarp_colours()), new_seed(rng), label="tarp", base_m=deck))
             tarps += 1
         elif kind == "container":
             limit = None if n_containers is None else max(0, n_containers - containers)
@@ -368,7 +368,7 @@ def plan_ground(rng: np.random.Generator, site: SitePlan, bounds: Bounds, taken:
             occupancy.mark(corners)
             if kind == "tarp_pile":
                 items.append(Item("tarp_pile", (float(p[0]), float(p[1])), length, max(w, 1.8), angle,
-                                  float(rng.uniform(0.8, 2.0)), palette.pick(rng, palette.TARP_COLOURS), new_seed(rng),
+                                  float(rng.uniform(0.8, 2.0)), palette.pick(rng, palette.tarp_colours()), new_seed(rng),
                                   label="tarp"))
             else:
                 colour = [(0.55, 0.52, 0.48), (0.12, 0.12, 0.13), (0.62, 0.55, 0.42), (0.40, 0.33, 0.28)][

@@ -228,7 +228,7 @@ def _layout_items(footprints: list[Footprint], origin: tuple[float, float], rng:
             rows.setdefault(key, []).append(item)
         elif fp.class_name == "tarp":
             item = Item("tarp_pile", centre, fp.length_m, fp.width_m, angle, 1.5,
-                        palette.pick(rng, palette.TARP_COLOURS), seed, label="tarp")
+                        palette.pick(rng, palette.tarp_colours()), seed, label="tarp")
         else:
             colours = tuple(palette.pick(rng, palette.CONTAINER_COLOURS) for _ in range(fp.stack_height))
             item = Item("container", centre, fp.length_m, fp.width_m, angle, fp.stack_height * CONTAINER_HEIGHT_M,
@@ -270,7 +270,7 @@ def generate_scene(*, scene_size_px: int | tuple[int, int] = 1024, gsd_m: float 
                    origin_xy: tuple[float, float] | None = None, site_seed: int | None = None,
                    site_extent_m: tuple[float, float] | None = None, counts: Counts | None = None,
                    layout: str | Path | None = None, clouds: bool = True, nodata_edges: bool = True,
-                   return_masks: bool = False) -> SynthScene:
+                   return_masks: bool = False, tarp_colours: str = "natural") -> SynthScene:
     """Generate one georeferenced rail-yard scene with exact labels.
 
     Args:
@@ -298,12 +298,27 @@ def generate_scene(*, scene_size_px: int | tuple[int, int] = 1024, gsd_m: float 
         clouds: allow haze-thick cloud patches.
         nodata_edges: allow a nodata swath edge across a corner.
         return_masks: also return each object's rendered coverage (for checking labels against pixels).
+        tarp_colours: ``natural`` (mostly blue and green, as in yards) or ``even`` (every tarp colour equally
+            likely; for training sets, so that a detector cannot learn tarps by their colour). Everything else in
+            the scene is the same under both.
 
     Raises:
         ConfigError: a parameter is out of range or the objects asked for do not fit.
         InputError, LabelError: the layout file cannot be used.
     """
     check_scene_args(gsd_m, dtype, bands, season)
+    if tarp_colours not in palette.TARP_MIXES:
+        raise ConfigError(f"tarp_colours={tarp_colours!r} is not one of {', '.join(palette.TARP_MIXES)}")
+    with palette.using_tarp_colours(tarp_colours):
+        return _generate_scene(scene_size_px=scene_size_px, gsd_m=gsd_m, seed=seed, crs=crs, dtype=dtype,
+                               bands=bands, season=season, acquired=acquired, site=site, scene_id=scene_id,
+                               origin_xy=origin_xy, site_seed=site_seed, site_extent_m=site_extent_m,
+                               counts=counts, layout=layout, clouds=clouds, nodata_edges=nodata_edges,
+                               return_masks=return_masks)
+
+
+def _generate_scene(*, scene_size_px, gsd_m, seed, crs, dtype, bands, season, acquired, site, scene_id, origin_xy,
+                    site_seed, site_extent_m, counts, layout, clouds, nodata_edges, return_masks) -> SynthScene:
     acquired = acquired or date.fromordinal(date(2023, 1, 1).toordinal() + int(
         np.random.default_rng([int(seed), 4]).integers(0, 365)))
     plan = plan_scene(scene_size_px=scene_size_px, gsd_m=gsd_m, seed=seed, crs=crs, origin_xy=origin_xy,
