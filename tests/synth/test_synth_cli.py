@@ -32,6 +32,7 @@ from yardwatch.cli.main import main
     ("spike_date_index=12", "spike_date_index=12"),
     ("site=../escape", "site='../escape'"),
     ("series=maybe", "series='maybe'"),
+    ("tarp_colours=rainbow", "tarp_colours='rainbow' is not one of natural, even"),
     ("no_such_key=1", "no_such_key"),
 ])
 def test_bad_key_exits_2_with_one_line_and_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture,

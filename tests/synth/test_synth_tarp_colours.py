@@ -51,3 +51,21 @@ def test_even_tarps_change_tarp_pixels_only_and_no_label() -> None:
 def test_an_unknown_mix_is_refused() -> None:
     with pytest.raises(ConfigError, match="tarp_colours='rainbow' is not one of natural, even"):
         generate_scene(scene_size_px=256, tarp_colours="rainbow")
+
+
+def test_synth_command_writes_even_tarps(tmp_path) -> None:
+    import rasterio
+
+    from yardwatch.cli.main import main
+
+    args = ["scene_size_px=512", "n_scenes=1", "seed=3", "clouds=false", "overviews=false"]
+    assert main(["synth", f"out_dir={tmp_path / 'even'}", "tarp_colours=even", *args]) == 0
+    assert main(["synth", f"out_dir={tmp_path / 'natural'}", *args]) == 0
+    images, labels = [], []
+    for name in ("even", "natural"):
+        with rasterio.open(next((tmp_path / name / "scenes").glob("*.tif"))) as src:
+            images.append(src.read())
+        labels.append(next((tmp_path / name / "labels").glob("*.geojson")).read_text())
+    assert labels[0] == labels[1] and '"tarp"' in labels[0]  # the same objects, only the tarps repainted
+    changed = (images[0] != images[1]).any(axis=0).mean()
+    assert 0 < changed < 0.05, changed

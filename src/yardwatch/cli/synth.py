@@ -45,6 +45,7 @@ def settings(cfg: Any) -> dict[str, Any]:
         ConfigError, InputError, OutputError: naming the key, its value and the fix.
     """
     from yardwatch.synth.georef import resolve_crs
+    from yardwatch.synth.palette import TARP_MIXES
     from yardwatch.synth.scene import BAND_COUNTS, DTYPES, GSD_RANGE_M, MAX_SCENE_PX, SEASON_CHOICES
 
     size = _one_or_list(cfg, "scene_size_px", length=2, lo=32, hi=MAX_SCENE_PX, integer=True)
@@ -61,6 +62,7 @@ def settings(cfg: Any) -> dict[str, Any]:
         "clouds": _flag(cfg, "clouds"),
         "nodata_edges": _flag(cfg, "nodata_edges"),
         "overviews": _flag(cfg, "overviews"),
+        "tarp_colours": _checks.choice(cfg, "tarp_colours", tuple(TARP_MIXES)),
     }
     bands = cfg.get("bands")
     if bands not in BAND_COUNTS or isinstance(bands, bool):

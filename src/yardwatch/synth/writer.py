@@ -26,6 +26,7 @@ from rasterio.enums import ColorInterp, Resampling
 from rasterio.io import MemoryFile
 
 from yardwatch.errors import ConfigError, OutputError
+from yardwatch.synth import palette
 from yardwatch.synth.georef import default_origin, resolve_crs
 from yardwatch.synth.plan import Counts
 from yardwatch.synth.scene import SynthScene, check_scene_args, generate_scene, plan_scene
@@ -126,7 +127,7 @@ def write_scenes(out_dir: str | Path, *, n_scenes: int = 4, scene_size_px: int |
                  spike_railcars: int = 70, spike_date_index: int | None = None, baseline_max_tarps: int = 4,
                  spike_tarps: int = 24, baseline_max_containers: int = 6, spike_containers: int = 40,
                  clouds: bool = True, nodata_edges: bool = True, overviews: bool = True,
-                 progress: bool = False) -> Path:
+                 tarp_colours: str = "natural", progress: bool = False) -> Path:
     """Generate scenes and write them with their labels and a catalog; returns the catalog path.
 
     Without ``series`` each scene is its own site (``<site>-NNN``) on a date drawn within a year from
@@ -134,7 +135,8 @@ def write_scenes(out_dir: str | Path, *, n_scenes: int = 4, scene_size_px: int |
     footprint every time, a new season, light, atmosphere and set of trains each date, and exactly the numbers of
     :func:`series_schedule` (baseline at most ``baseline_max_*``, ``spike_*`` on ``spike_date_index``).
     ``gsd_m`` may be a list: each scene (or date) draws one value from it. With ``layout`` every scene draws the
-    layout's objects at their footprints.
+    layout's objects at their footprints. ``tarp_colours="even"`` draws every tarp colour equally often (a training
+    set on which a detector cannot learn tarps by their colour; see :func:`generate_scene`).
 
     Raises:
         ConfigError: a value is out of range, or asked-for objects do not fit in the scene.
@@ -148,6 +150,8 @@ def write_scenes(out_dir: str | Path, *, n_scenes: int = 4, scene_size_px: int |
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ConfigError(f"{key}={value!r} must be a whole number >= 1")
     first_date = _parse_date(start_date, "start_date")
+    if tarp_colours not in palette.TARP_MIXES:
+        raise ConfigError(f"tarp_colours={tarp_colours!r} is not one of {', '.join(palette.TARP_MIXES)}")
     if series and layout is not None:
         raise ConfigError("series=true with layout=... cannot be combined: a layout fixes the railcars, a series "
                           "changes them; drop one of the two")
@@ -202,7 +206,7 @@ def write_scenes(out_dir: str | Path, *, n_scenes: int = 4, scene_size_px: int |
             progress_jobs = tqdm(jobs, desc="synth", unit="scene")
         for job in progress_jobs:
             scene = generate_scene(dtype=dtype, bands=bands, season=season, clouds=clouds, nodata_edges=nodata_edges,
-                                   **job)
+                                   tarp_colours=tarp_colours, **job)
             write_geotiff(staging / "scenes" / f"{scene.scene_id}.tif", scene, overviews=overviews)
             write_labels(staging / "labels" / f"{scene.scene_id}.geojson", scene)
             rows_out.append({"scene_id": scene.scene_id, "path": f"scenes/{scene.scene_id}.tif",
