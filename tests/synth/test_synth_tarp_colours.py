@@ -1,5 +1,5 @@
 """``generate_scene(tarp_colours="even")``: the training-set option that draws every tarp colour equally often
-(``scripts/train_demo.py`` uses it for its training scenes) changes the tarps' paint and nothing else."""
+(``scripts/train_demo.py --even-tarps`` uses it for its training scenes) changes the tarps' paint and nothing else."""
 
 from __future__ import annotations
 
