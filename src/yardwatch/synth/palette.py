@@ -16,6 +16,8 @@ from enum import IntEnum
 
 import numpy as np
 
+from yardwatch.errors import ConfigError
+
 SEASONS: tuple[str, ...] = ("summer", "autumn", "winter")
 
 
@@ -164,16 +166,27 @@ _TARP_MIX: ContextVar[tuple[tuple[float, tuple[float, float, float]], ...]] = Co
                                                                                        default=TARP_COLOURS)
 
 
+def tarp_mix(name: str) -> tuple[tuple[float, tuple[float, float, float]], ...]:
+    """The tarp colour mix called ``name`` (``natural`` or ``even``).
+
+    Raises:
+        ConfigError: no mix of that name.
+    """
+    if name not in TARP_MIXES:
+        raise ConfigError(f"tarp_colours={name!r} is not one of {', '.join(TARP_MIXES)}")
+    return TARP_MIXES[name]
+
+
 def tarp_colours() -> tuple[tuple[float, tuple[float, float, float]], ...]:
-    """The tarp colour mix of the scene being generated (see :func:`using_tarp_colours`)."""
+    """The tarp colour mix of the scene being planned (see :func:`using_tarp_colours`)."""
     return _TARP_MIX.get()
 
 
 @contextmanager
 def using_tarp_colours(name: str) -> Iterator[None]:
-    """Draw tarps from the mix ``name`` (``natural`` or ``even``) inside the block; one random draw per tarp
-    either way, so the rest of a scene is the same under both."""
-    token = _TARP_MIX.set(TARP_MIXES[name])
+    """Draw tarps from the mix ``name`` (:func:`tarp_mix`) inside the block; one random draw per tarp either way,
+    so the rest of a scene is the same under every mix."""
+    token = _TARP_MIX.set(tarp_mix(name))
     try:
         yield
     finally:

@@ -252,7 +252,7 @@ def _scene_ids(site: str, acquired: date) -> str:
     return f"{site}_{acquired:%Y%m%d}"
 
 
-def check_scene_args(gsd_m: float, dtype: str, bands: int, season: str) -> None:
+def check_scene_args(gsd_m: float, dtype: str, bands: int, season: str, tarp_colours: str = "natural") -> None:
     """Raise :class:`ConfigError` naming the first of these arguments that is out of range."""
     if not (isinstance(gsd_m, (int, float)) and GSD_RANGE_M[0] <= gsd_m <= GSD_RANGE_M[1]):
         raise ConfigError(f"gsd_m={gsd_m!r} is outside {GSD_RANGE_M[0]}-{GSD_RANGE_M[1]} m; pick a GSD in that range")
@@ -262,6 +262,7 @@ def check_scene_args(gsd_m: float, dtype: str, bands: int, season: str) -> None:
         raise ConfigError(f"bands={bands!r} is not 3 (RGB) or 4 (RGB + NIR)")
     if season not in SEASON_CHOICES:
         raise ConfigError(f"season={season!r} is not one of {', '.join(SEASON_CHOICES)}")
+    palette.tarp_mix(tarp_colours)
 
 
 def generate_scene(*, scene_size_px: int | tuple[int, int] = 1024, gsd_m: float = 0.5, seed: int = 0,
@@ -306,23 +307,12 @@ def generate_scene(*, scene_size_px: int | tuple[int, int] = 1024, gsd_m: float 
         ConfigError: a parameter is out of range or the objects asked for do not fit.
         InputError, LabelError: the layout file cannot be used.
     """
-    check_scene_args(gsd_m, dtype, bands, season)
-    if tarp_colours not in palette.TARP_MIXES:
-        raise ConfigError(f"tarp_colours={tarp_colours!r} is not one of {', '.join(palette.TARP_MIXES)}")
-    with palette.using_tarp_colours(tarp_colours):
-        return _generate_scene(scene_size_px=scene_size_px, gsd_m=gsd_m, seed=seed, crs=crs, dtype=dtype,
-                               bands=bands, season=season, acquired=acquired, site=site, scene_id=scene_id,
-                               origin_xy=origin_xy, site_seed=site_seed, site_extent_m=site_extent_m,
-                               counts=counts, layout=layout, clouds=clouds, nodata_edges=nodata_edges,
-                               return_masks=return_masks)
-
-
-def _generate_scene(*, scene_size_px, gsd_m, seed, crs, dtype, bands, season, acquired, site, scene_id, origin_xy,
-                    site_seed, site_extent_m, counts, layout, clouds, nodata_edges, return_masks) -> SynthScene:
+    check_scene_args(gsd_m, dtype, bands, season, tarp_colours)
     acquired = acquired or date.fromordinal(date(2023, 1, 1).toordinal() + int(
         np.random.default_rng([int(seed), 4]).integers(0, 365)))
     plan = plan_scene(scene_size_px=scene_size_px, gsd_m=gsd_m, seed=seed, crs=crs, origin_xy=origin_xy,
-                      site_seed=site_seed, site_extent_m=site_extent_m, counts=counts, layout=layout)
+                      site_seed=site_seed, site_extent_m=site_extent_m, counts=counts, layout=layout,
+                      tarp_colours=tarp_colours)
     site_plan, items, exact, (cols, rows), origin, scene_crs = plan
     look_rng = np.random.default_rng([int(seed), 2])
     render_rng = np.random.default_rng([int(seed), 3])
@@ -345,8 +335,9 @@ def _generate_scene(*, scene_size_px, gsd_m, seed, crs, dtype, bands, season, ac
 def plan_scene(*, scene_size_px: int | tuple[int, int] = 1024, gsd_m: float = 0.5, seed: int = 0,
                crs: str | int | None = None, origin_xy: tuple[float, float] | None = None,
                site_seed: int | None = None, site_extent_m: tuple[float, float] | None = None,
-               counts: Counts | None = None, layout: str | Path | None = None):
-    """Everything :func:`generate_scene` decides before drawing (same arguments, same seeds, same result).
+               counts: Counts | None = None, layout: str | Path | None = None, tarp_colours: str = "natural"):
+    """Everything :func:`generate_scene` decides before drawing (same arguments, same seeds, same result); every
+    colour is drawn here, tarps' from the mix ``tarp_colours``.
 
     Cheap next to drawing, so callers can check that a whole run fits before writing anything.
 
@@ -370,7 +361,8 @@ def plan_scene(*, scene_size_px: int | tuple[int, int] = 1024, gsd_m: float = 0.
         rows = int(math.ceil((y0 - (lo[1] - margin)) / gsd_m))
         _check_size(cols, rows)
         origin = (x0, y0)
-        items, tracks = _layout_items(footprints, origin, content_rng)
+        with palette.using_tarp_colours(tarp_colours):
+            items, tracks = _layout_items(footprints, origin, content_rng)
         site_plan = plan_site(site_rng, (cols * gsd_m, rows * gsd_m), fixed_tracks=tracks,
                               reserved=[i.corners() for i in items])
         items = site_plan.statics + items + plan_vehicles(content_rng, site_plan, items)
@@ -387,7 +379,8 @@ def plan_scene(*, scene_size_px: int | tuple[int, int] = 1024, gsd_m: float = 0.
     origin = origin_xy if origin_xy is not None else default_origin(scene_crs)
     site_plan = plan_site(site_rng, extent)
     exact = counts is not None and any(v is not None for v in (counts.railcars, counts.tarps, counts.containers))
-    items = _plan_content(content_rng, site_plan, extent, counts if exact else None)
+    with palette.using_tarp_colours(tarp_colours):
+        items = _plan_content(content_rng, site_plan, extent, counts if exact else None)
     return site_plan, items, exact, (cols, rows), origin, scene_crs
 
 

@@ -26,7 +26,6 @@ from rasterio.enums import ColorInterp, Resampling
 from rasterio.io import MemoryFile
 
 from yardwatch.errors import ConfigError, OutputError
-from yardwatch.synth import palette
 from yardwatch.synth.georef import default_origin, resolve_crs
 from yardwatch.synth.plan import Counts
 from yardwatch.synth.scene import SynthScene, check_scene_args, generate_scene, plan_scene
@@ -145,13 +144,11 @@ def write_scenes(out_dir: str | Path, *, n_scenes: int = 4, scene_size_px: int |
     """
     gsd_values = _gsd_choices(gsd_m)
     for value in gsd_values:
-        check_scene_args(value, dtype, bands, season)
+        check_scene_args(value, dtype, bands, season, tarp_colours)
     for key, value in (("n_scenes", n_scenes), ("dates", dates), ("interval_days", interval_days)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ConfigError(f"{key}={value!r} must be a whole number >= 1")
     first_date = _parse_date(start_date, "start_date")
-    if tarp_colours not in palette.TARP_MIXES:
-        raise ConfigError(f"tarp_colours={tarp_colours!r} is not one of {', '.join(palette.TARP_MIXES)}")
     if series and layout is not None:
         raise ConfigError("series=true with layout=... cannot be combined: a layout fixes the railcars, a series "
                           "changes them; drop one of the two")
