@@ -4,7 +4,7 @@
 The generator knows each tarp's kind and paint; the labels do not. This script plans each held-out scene again
 (``plan_scene``, the same arguments as ``scripts/train_demo.py``, no drawing), pairs every tarp label with its
 planned tarp (nearest centre), and matches the tarp detections that ``train_demo`` wrote (``heldout/predictions``)
-to the labels: greedy by score, rotated IoU >= 0.5 (shapely polygons in the scene CRS), at the tarp counting
+to the labels as ``yardwatch evaluate`` does (greedy by score, polygon IoU >= 0.5 in the scene CRS), at the tarp counting
 threshold of the weights' model card (``count_conf``). It prints found / labels per group.
 
     python scripts/probe_tarp_recall.py --work-dir demo_out_winter --card src/yardwatch/assets/demo.model_card.json
@@ -46,25 +46,17 @@ def planned_tarps(group, index: int) -> list[tuple[float, float, str, str]]:
     return out
 
 
-def greedy_matches(labels: list, detections: list[tuple[float, object]], min_iou: float = 0.5) -> set[int]:
-    """Indices of the labels that a detection matches (COCO's greedy order: highest score first)."""
-    from shapely.strtree import STRtree
+def matched_labels(labels: list, detections: list[tuple[float, object]], min_iou: float = 0.5) -> set[int]:
+    """Indices of the labels that a detection matches: yardwatch evaluate's greedy COCO matching (highest score
+    first) on polygon IoU."""
+    from yardwatch.eval.cocoeval import greedy_match
+    from yardwatch.eval.iou import polygon_iou_matrix
 
-    tree = STRtree(labels) if labels else None
-    taken: set[int] = set()
-    for _score, poly in sorted(detections, key=lambda d: -d[0]):
-        best, best_j = min_iou, None
-        for j in ([] if tree is None else tree.query(poly)):
-            j = int(j)
-            if j in taken:
-                continue
-            inter = labels[j].intersection(poly).area
-            iou = inter / (labels[j].area + poly.area - inter) if inter > 0 else 0.0
-            if iou >= best:
-                best, best_j = iou, j
-        if best_j is not None:
-            taken.add(best_j)
-    return taken
+    ordered = sorted(detections, key=lambda d: -d[0])
+    ious = polygon_iou_matrix(np.array([d[1] for d in ordered], dtype=object), np.array(labels, dtype=object))
+    no_flags = np.zeros(len(labels), dtype=bool)
+    _, gt_match = greedy_match(ious, [min_iou], no_flags, no_flags)
+    return {int(j) for j in np.flatnonzero(gt_match[0] >= 0)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -89,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
             plan = planned_tarps(group, index)
             dets = [(s, g) for s, g, c in zip(preds["score"], preds.geometry, preds["class_name"])
                     if c == "tarp" and s >= threshold]
-            hit = greedy_matches(tarps, dets)
+            hit = matched_labels(tarps, dets)
             for j, poly in enumerate(tarps):
                 c = poly.centroid
                 x, y, where, colour = min(plan, key=lambda p: (p[0] - c.x) ** 2 + (p[1] - c.y) ** 2)
