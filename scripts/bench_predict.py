@@ -6,7 +6,8 @@ One run, side by side, each method in its own subprocess (so peak memory is its 
 * ``yardwatch fp32`` / ``yardwatch bf16`` / ``yardwatch onnx`` / ``yardwatch onnx int8`` / ``yardwatch openvino``
   / ``yardwatch openvino int8``: the batched core (``predict_scenes``; the ONNX rows through ONNX Runtime, the
   OpenVINO rows through OpenVINO, int8 = ``yardwatch export int8=true`` calibrated on 64 tiles of another
-  synthetic scene), reader ``thread`` (the default); ``yardwatch fp32 inline``: the same reading tiles between forward passes (no reader thread);
+  synthetic scene), reader ``thread`` (the default); ``yardwatch fp32 inline``: the same reading tiles between
+  forward passes (no reader thread);
   ``yardwatch fp32 compiled``: ``compile=true`` (torch.compile), the second run in its process (the first, which
   compiles, is timed apart).
 * ``forward only`` / ``forward only compiled`` / ``forward only bf16`` / ``forward only openvino int8``: the bare
@@ -363,7 +364,7 @@ def exported_weights(weights: Path, card, methods: list[str], work: Path, seed: 
         return weights
     import shutil
 
-    from yardwatch.models.card import file_sha256, write_card
+    from yardwatch.models.card import card_path_for, file_sha256, write_card
     from yardwatch.models.export import export_model
 
     local = work / "weights"
@@ -372,12 +373,12 @@ def exported_weights(weights: Path, card, methods: list[str], work: Path, seed: 
         shutil.rmtree(local)  # exports of other weights (the demo weights were retrained): make them again
     local.mkdir(exist_ok=True)
     stamp.write_text(source_hash + "\n")
-    for src in (weights, weights.with_name(weights.stem + ".model_card.json")):
+    for src in (weights, card_path_for(weights)):
         if src.is_file():
             shutil.copy(src, local / src.name)
     weights = local / weights.name
-    if not (local / f"{weights.stem}.model_card.json").is_file():
-        write_card(card, local / f"{weights.stem}.model_card.json")
+    if not card_path_for(weights).is_file():
+        write_card(card, card_path_for(weights))
     calibration = None
     for suffix, (fmt, int8) in EXPORTS.items():
         if not any(m.endswith(suffix) for m in methods) or method_weights(suffix, weights).is_file():

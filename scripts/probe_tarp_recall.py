@@ -4,8 +4,8 @@
 The generator knows each tarp's kind and paint; the labels do not. This script plans each held-out scene again
 (``plan_scene``, the same arguments as ``scripts/train_demo.py``, no drawing), pairs every tarp label with its
 planned tarp (nearest centre), and matches the tarp detections that ``train_demo`` wrote (``heldout/predictions``)
-to the labels as ``yardwatch evaluate`` does (greedy by score, polygon IoU >= 0.5 in the scene CRS), at the tarp counting
-threshold of the weights' model card (``count_conf``). It prints found / labels per group.
+to the labels as ``yardwatch evaluate`` does (greedy by score, polygon IoU >= 0.5 in the scene CRS), at the tarp
+counting threshold of the weights' model card (``count_conf``). It prints found / labels per group.
 
     python scripts/probe_tarp_recall.py --work-dir demo_out_winter --card src/yardwatch/assets/demo.model_card.json
 """

@@ -368,8 +368,8 @@ def plan_ground(rng: np.random.Generator, site: SitePlan, bounds: Bounds, taken:
             occupancy.mark(corners)
             if kind == "tarp_pile":
                 items.append(Item("tarp_pile", (float(p[0]), float(p[1])), length, max(w, 1.8), angle,
-                                  float(rng.uniform(0.8, 2.0)), palette.pick(rng, palette.tarp_colours()), new_seed(rng),
-                                  label="tarp"))
+                                  float(rng.uniform(0.8, 2.0)), palette.pick(rng, palette.tarp_colours()),
+                                  new_seed(rng), label="tarp"))
             else:
                 colour = [(0.55, 0.52, 0.48), (0.12, 0.12, 0.13), (0.62, 0.55, 0.42), (0.40, 0.33, 0.28)][
                     int(rng.integers(0, 4))]
