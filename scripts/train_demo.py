@@ -81,8 +81,12 @@ def even_tarp_groups(groups: tuple[SceneGroup, ...]) -> tuple[SceneGroup, ...]:
     """``--even-tarps``: the training groups with every tarp colour equally likely and more tarps (60 where 40 were
     asked, 40 where the generator chose). The shipped weights, trained on the natural mix, learned tarps by their
     colour: on the held-out scenes they found 7 of 48 tarps that are not blue or green, and 1 of the 29 of those on
-    flatcars (``scripts/probe_tarp_recall.py``). Measured in docs/benchmarks.md (train_demo); not the default."""
-    return tuple(replace(g, tarp_colours="even", tarps=60 if g.tarps else 40) for g in groups)
+    flatcars (``scripts/probe_tarp_recall.py``). Measured in docs/benchmarks.md (train_demo); not the default.
+
+    The groups get names of their own (``<name>_even``, the same seeds), so that a work dir holding the natural
+    groups' scenes (cached by group name) does not hand them to an even run."""
+    return tuple(replace(g, name=f"{g.name}_even", tarp_colours="even", tarps=60 if g.tarps else 40)
+                 for g in groups)
 
 
 # Held-out scenes: seeds never used in training, the same spread of resolutions, bit depths and seasons.
