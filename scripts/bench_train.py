@@ -83,7 +83,14 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="bench_train_"))
     shared = [f"epochs={args.epochs}", f"imgsz={args.imgsz}", f"batch={args.batch}", "device=cpu",
               f"workers={args.workers}", "seed=0"]
-    best: dict[str, tuple[float, float]] = {"yolo train": (float("inf"),) * 2, "yardwatch train": (float("inf"),) * 2}
+
+    def yardwatch_cmd(run_dir: Path, *extra: str) -> list[str]:
+        return [shutil.which("yardwatch") or "yardwatch", "train", f"data={args.data}", f"task={args.task}",
+                f"model={args.model}", *shared, f"out_dir={run_dir}", "augment=none", "trainer.plots=false",
+                "trainer.amp=false", f"+trainer.fraction={args.fraction}", *extra]
+
+    names = ("yolo train", "yardwatch train", "yardwatch train channels_last=false")
+    best: dict[str, tuple[float, float]] = {name: (float("inf"),) * 2 for name in names}
     pairs: list[tuple[int, float, float, float, float]] = []  # repeat, yolo wall, yw wall, yolo train, yw train
     try:
         for repeat in range(args.repeats):
@@ -92,16 +99,15 @@ def main(argv: list[str] | None = None) -> int:
                         f"data={args.data}", *shared, f"project={work}", f"name={yolo_dir.name}", "exist_ok=True",
                         "pretrained=False", "plots=False", "amp=False", f"fraction={args.fraction}",
                         "deterministic=True", *(f"{k}={v}" for k, v in knobs.items())]
-            yw_cmd = [shutil.which("yardwatch") or "yardwatch", "train", f"data={args.data}", f"task={args.task}",
-                      f"model={args.model}", *shared, f"out_dir={yw_dir}", "augment=none", "trainer.plots=false",
-                      "trainer.amp=false", f"+trainer.fraction={args.fraction}"]
+            nchw_dir = work / f"yw_nchw{repeat}"
+            yw_cmd, nchw_cmd = yardwatch_cmd(yw_dir), yardwatch_cmd(nchw_dir, "channels_last=false")
             timings = []
-            for name, command, run_dir in (("yolo train", yolo_cmd, yolo_dir), ("yardwatch train", yw_cmd, yw_dir)):
+            for name, command, run_dir in zip(names, (yolo_cmd, yw_cmd, nchw_cmd), (yolo_dir, yw_dir, nchw_dir)):
                 wall = _run(command, env, work / f"{run_dir.name}.log")
                 train = _results_seconds(run_dir)
                 best[name] = (min(best[name][0], wall), min(best[name][1], train))
                 timings.append((wall, train))
-                print(f"repeat {repeat}: {name:<15} wall {wall:.1f} s, ultralytics clock {train:.1f} s", flush=True)
+                print(f"repeat {repeat}: {name:<36} wall {wall:.1f} s, ultralytics clock {train:.1f} s", flush=True)
             pairs.append((repeat, timings[0][0], timings[1][0], timings[0][1], timings[1][1]))
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -118,6 +124,9 @@ def main(argv: list[str] | None = None) -> int:
     median_wall = sorted(ww / yw - 1 for _, yw, ww, _, _ in pairs)[len(pairs) // 2]
     summary = (f"yardwatch overhead (best of each): {overhead_wall:+.1%} on wall time, {overhead_train:+.1%} on "
                f"training time; median of the back-to-back pairs: {median_wall:+.1%} on wall time (target <= 5%)")
+    layout = best["yardwatch train channels_last=false"][1] / best["yardwatch train"][1]
+    summary += (f". Channels-last on the CPU (yardwatch's default, `channels_last=true`): {layout:.2f}x the training "
+                "images/s of the same command with `channels_last=false`")
     print(table)
     print(paired)
     print(summary)

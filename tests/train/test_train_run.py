@@ -160,3 +160,54 @@ def test_nested_targets_can_be_turned_off(tmp_path: Path, monkeypatch) -> None:
     data = write_tiny_dataset(tmp_path / "data", "detect")
     result = train_detector(_config(data, tmp_path / "run", "detect", nested_iou=None))
     assert result.card.training["nested_iou"] is None
+
+
+def test_cpu_training_runs_channels_last_and_saves_nchw_weights(tmp_path: Path, monkeypatch) -> None:
+    """The network trains in NHWC on the CPU (ultralytics only does it on CUDA), and best.pt is saved in NCHW, so
+    ultralytics' fuse() (which views conv weights) and every loader read it as before."""
+    from conftest import write_tiny_dataset
+
+    from yardwatch.models import training
+
+    seen = []
+    original = training.ChannelsLastCallback.__call__
+
+    def spying(self, trainer):
+        original(self, trainer)
+        convs = [m.weight for m in trainer.model.modules() if isinstance(m, torch.nn.Conv2d)]
+        ema_convs = [m.weight for m in trainer.ema.ema.modules() if isinstance(m, torch.nn.Conv2d)]
+        seen.append(all(w.is_contiguous(memory_format=torch.channels_last) and not w.is_contiguous()
+                        for w in convs + ema_convs if w.shape[-1] > 1))
+
+    monkeypatch.setattr(training.ChannelsLastCallback, "__call__", spying)
+    data = write_tiny_dataset(tmp_path / "data", "obb")
+    result = train_detector(_config(data, tmp_path / "run", "obb"))
+    assert seen == [True]
+    assert result.card.training["channels_last"] is True
+    ckpt = torch.load(result.best_weights, map_location="cpu", weights_only=False)
+    weights = [t for t in ckpt["model"].state_dict().values() if t.ndim == 4 and t.shape[-1] > 1]
+    assert weights and all(t.is_contiguous() for t in weights)
+    ckpt["model"].float().fuse()
+
+
+def test_channels_last_can_be_turned_off(tmp_path: Path, monkeypatch) -> None:
+    from conftest import write_tiny_dataset
+
+    from yardwatch.models import training
+
+    monkeypatch.setattr(training.ChannelsLastCallback, "__call__", lambda *a: pytest.fail("converted to NHWC"))
+    data = write_tiny_dataset(tmp_path / "data", "detect")
+    result = train_detector(_config(data, tmp_path / "run", "detect", channels_last=False))
+    assert result.card.training["channels_last"] is False
+
+
+@pytest.mark.parametrize("world_size, device", [(4, "cuda"), (1, "mps")])
+def test_channels_last_callback_leaves_ddp_and_mps_alone(world_size: int, device: str) -> None:
+    from types import SimpleNamespace
+
+    from yardwatch.models.training import ChannelsLastCallback
+
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3))
+    trainer = SimpleNamespace(model=model, ema=None, world_size=world_size, device=torch.device(device))
+    ChannelsLastCallback()(trainer)
+    assert model[0].weight.is_contiguous()

@@ -56,7 +56,8 @@ def build_config(cfg: Any):
         patience=_checks.number(cfg, "patience", lo=1, integer=True),
         resume=bool(cfg.get("resume", False)), overwrite=bool(cfg.get("overwrite", False)),
         augment=spec, trainer=_container(cfg, "trainer") or {},
-        nested_iou=_checks.number(cfg, "nested_iou", lo=0.0, hi=1.0, lo_open=True, optional=True))
+        nested_iou=_checks.number(cfg, "nested_iou", lo=0.0, hi=1.0, lo_open=True, optional=True),
+        channels_last=_checks.flag(cfg, "channels_last"))
     check_config(config)
     return config
 
