@@ -320,6 +320,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0, help="training seed")
     parser.add_argument("--even-tarps", action="store_true",
                         help="training scenes with every tarp colour equally likely and more tarps (even_tarp_groups)")
+    parser.add_argument("--obb-angle", choices=("sigmoid", "periodic"), default="sigmoid",
+                        help="task obb: the angle head (TrainConfig.obb_angle; docs/architecture.md)")
     parser.add_argument("--no-install", action="store_true", help="do not copy the weights into the package")
     parser.add_argument("--eval-only", type=Path, default=None,
                         help="skip training; score this run folder (or .pt) on the held-out scenes")
@@ -355,7 +357,7 @@ def main(argv: list[str] | None = None) -> int:
         config = TrainConfig(
             data=data, out_dir=run_dir, task=args.task, model=args.model, epochs=args.epochs,
             imgsz=args.tile_size_px, batch=args.batch, device="cpu", workers=args.workers, seed=args.seed,
-            patience=max(args.epochs, 1), overwrite=True,
+            patience=max(args.epochs, 1), overwrite=True, obb_angle=args.obb_angle,
             augment=make_augment_spec(augment.get("albumentations") or [], augment.get("ultralytics") or {}),
             trainer={**_group_config("trainer", args.trainer), **({"time": args.hours} if args.hours else {})})
         start = time.perf_counter()

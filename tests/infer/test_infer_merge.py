@@ -107,6 +107,26 @@ def test_decode_suppresses_duplicates_per_tile_and_class() -> None:
             assert torch.allclose(dets.obb_xywhr_px[:, 4], torch.full((4,), 0.3))
 
 
+def test_decode_wraps_unbounded_angles_into_one_half_turn() -> None:
+    # The periodic head (yardwatch.models.loader.periodic_obb_yaml) emits angles anywhere; a box a half turn on is
+    # the same box, and decode hands out the YOLOv8 head's range [-pi/4, 3pi/4) with the same corners.
+    from yardwatch.geo.obb import obb_px_to_corners
+
+    raw_angles = np.array([-0.72, -0.72 + np.pi, -0.72 - 3 * np.pi, 2.0, 2.0 - 4 * np.pi, 7.0])
+    boxes = np.column_stack([np.arange(6) * 100 + 50, np.full(6, 50), np.full(6, 40), np.full(6, 8),
+                             np.zeros(6), raw_angles])
+    dets = decode_batch(_raw([boxes], obb=True), task="obb", num_classes=3, conf=0.25, iou=0.5)
+    order = torch.argsort(dets.obb_xywhr_px[:, 0])
+    got = dets.obb_xywhr_px[order].numpy().astype(np.float64)
+    assert ((got[:, 4] >= -np.pi / 4) & (got[:, 4] < 3 * np.pi / 4)).all()
+    np.testing.assert_allclose(got[:, 4], [-0.72, -0.72, -0.72, 2.0, 2.0, 7.0 - 2 * np.pi], atol=1e-5)
+
+    def corner_set(obb: np.ndarray) -> np.ndarray:
+        return np.sort(np.round(obb_px_to_corners(obb), 3).reshape(len(obb), -1), axis=1)
+
+    np.testing.assert_allclose(corner_set(got), corner_set(boxes[:, [0, 1, 2, 3, 5]]), atol=2e-3)
+
+
 def test_decode_filters_classes_and_conf() -> None:
     boxes = np.array([[50, 50, 20, 6, 0, 0], [150, 50, 20, 6, 2, 0]])
     dets = decode_batch(_raw([boxes]), task="detect", num_classes=3, conf=0.25, iou=0.5, classes=[2])

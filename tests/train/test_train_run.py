@@ -81,8 +81,12 @@ def test_one_epoch_writes_a_loadable_model_and_a_complete_card(run_name, task, r
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["epochs_run"] == 1 and metrics["train_images"] == 4 and metrics["train_images_per_s"] > 0
     assert metrics["per_class"]["railcar"]["instances"] == 2  # 6 val objects cycle through the 3 classes
-    embedded = torch.load(result.best_weights, map_location="cpu", weights_only=False)[EMBEDDED_CARD_KEY]
+    checkpoint = torch.load(result.best_weights, map_location="cpu", weights_only=False)
+    embedded = checkpoint[EMBEDDED_CARD_KEY]
     assert embedded["task"] == task and embedded["dataset_sha256"] == card.dataset_sha256
+    # task obb: ultralytics' own angle head (obb_angle=sigmoid, the default) is what was trained and saved
+    assert type(checkpoint["model"].model[-1]).__name__ == ("OBB" if task == "obb" else "Detect")
+    assert card.training["obb_angle"] == "sigmoid"
 
 
 def test_training_sees_the_albumentations_pipeline(obb_run):
@@ -160,6 +164,18 @@ def test_nested_targets_can_be_turned_off(tmp_path: Path, monkeypatch) -> None:
     data = write_tiny_dataset(tmp_path / "data", "detect")
     result = train_detector(_config(data, tmp_path / "run", "detect", nested_iou=None))
     assert result.card.training["nested_iou"] is None
+
+
+def test_obb_angle_periodic_trains_and_saves_the_unbounded_angle_head(tmp_path: Path) -> None:
+    from conftest import write_tiny_dataset
+
+    data = write_tiny_dataset(tmp_path / "data", "obb")
+    result = train_detector(_config(data, tmp_path / "run", "obb", obb_angle="periodic"))
+    checkpoint = torch.load(result.best_weights, map_location="cpu", weights_only=False)
+    assert type(checkpoint["model"].model[-1]).__name__ == "OBB26"
+    assert result.card.training["obb_angle"] == "periodic"
+    model = load_model(result.best_weights, device="cpu")
+    assert model.forward(torch.zeros(1, 3, 128, 128)).shape[1] == 8
 
 
 def test_cpu_training_runs_channels_last_and_saves_nchw_weights(tmp_path: Path, monkeypatch) -> None:

@@ -22,6 +22,7 @@ def build_config(cfg: Any):
     Raises:
         ConfigError: a missing or out-of-range key, an unknown transform, a model option of another task.
     """
+    from yardwatch.models.loader import OBB_ANGLES
     from yardwatch.train import TrainConfig, make_augment_spec, ultralytics_device
     from yardwatch.train.run import check_config
 
@@ -57,7 +58,8 @@ def build_config(cfg: Any):
         resume=bool(cfg.get("resume", False)), overwrite=bool(cfg.get("overwrite", False)),
         augment=spec, trainer=_container(cfg, "trainer") or {},
         nested_iou=_checks.number(cfg, "nested_iou", lo=0.0, hi=1.0, lo_open=True, optional=True),
-        channels_last=_checks.flag(cfg, "channels_last"))
+        channels_last=_checks.flag(cfg, "channels_last"),
+        obb_angle=_checks.choice(cfg, "obb_angle", OBB_ANGLES))
     check_config(config)
     return config
 

@@ -7,6 +7,7 @@ silently dropping the rest of a dense batch. Here every tile of a batch goes thr
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -80,7 +81,12 @@ def decode_batch(raw: torch.Tensor, *, task: str, num_classes: int, conf: float,
     else:
         anchor, label = flat, cls[tile, flat]
     boxes = raw[tile, anchor, :4].float()
-    angle = raw[tile, anchor, 4 + num_classes].float() if task == "obb" else torch.zeros_like(boxes[:, 0])
+    if task == "obb":
+        # into [-pi/4, 3pi/4), the YOLOv8 head's range: the periodic head (yardwatch.models.loader.periodic_obb_yaml)
+        # emits the angle unbounded, and a box is the same box a half turn on
+        angle = torch.remainder(raw[tile, anchor, 4 + num_classes].float() + math.pi / 4, math.pi) - math.pi / 4
+    else:
+        angle = torch.zeros_like(boxes[:, 0])
     score = score_map[tile, flat].float()
     obb = torch.cat([boxes, angle[:, None]], 1)
     group = tile * num_classes + label

@@ -76,8 +76,49 @@ def model_yaml(architecture: str, task: str) -> str:
     return f"{name}{'-obb' if task == 'obb' else ''}.yaml"
 
 
-def build_yolo(model: str, task: str) -> Any:
-    """An ultralytics ``YOLO`` object: built from YAML for an architecture name, loaded for a ``.pt`` path."""
+OBB_ANGLES = ("periodic", "sigmoid")
+
+
+def periodic_obb_yaml(architecture: str) -> Path:
+    """The ultralytics ``-obb`` YAML of ``architecture`` with the periodic angle head, written to yardwatch's cache.
+
+    Why: the YOLOv8/YOLO11 oriented-box head squashes the angle through a sigmoid into [-pi/4, 3pi/4). A long box
+    heading just past -45 degrees then needs the sigmoid near 0 (gradient 0.02) or the swapped w/h form, and the
+    shipped demo weights put stars of confident boxes at wrong headings on such cars (12.1 % of one winter scene's
+    detections more than 20 degrees off, 0.2-0.5 % on the same tiles turned or mirrored). ultralytics' ``OBB26``
+    head (YOLO26's) emits the angle unbounded; the rotated-IoU and angle losses are periodic in it. One demo run
+    with it had 3.2 % such boxes near -45 degrees instead of 9.4 %, but was weaker overall with fewer epochs
+    (docs/architecture.md). The backbone, neck, box and class branches stay the architecture's own, and the network
+    is NMS-based as before (``end2end`` off). The file name keeps the scale letter (``yolov8n-obb-periodic.yaml``),
+    which ultralytics reads from it.
+    """
+    import yaml
+    from ultralytics.nn.tasks import yaml_model_load
+
+    stem = model_yaml(architecture, "obb").removesuffix(".yaml")
+    document = {k: v for k, v in yaml_model_load(f"{stem}.yaml").items() if k != "yaml_file"}
+    head = document["head"][-1]
+    if head[2] != "OBB":
+        raise ModelError(f"model={architecture}: its -obb YAML ends in {head[2]}, not OBB; use obb_angle=sigmoid")
+    document["head"][-1] = [head[0], head[1], "OBB26", head[3]]
+    text = yaml.safe_dump(document, sort_keys=False)
+    folder = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "yardwatch" / "models"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{stem}-periodic.yaml"
+    if not path.is_file() or path.read_text() != text:
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(text)
+        tmp.replace(path)
+    return path
+
+
+def build_yolo(model: str, task: str, *, obb_angle: str = "sigmoid") -> Any:
+    """An ultralytics ``YOLO`` object: built from YAML for an architecture name, loaded for a ``.pt`` path.
+
+    ``obb_angle`` (task obb, architecture names only; a ``.pt`` keeps the head it was trained with): ``sigmoid``
+    builds the architecture's own oriented-box head, ``periodic`` the head that emits the angle unbounded
+    (:func:`periodic_obb_yaml`).
+    """
     ensure_offline()
     from ultralytics import YOLO
 
@@ -94,6 +135,10 @@ def build_yolo(model: str, task: str) -> Any:
         if yolo.task != task:
             raise ModelError(f"model={model}: weights are for task={yolo.task}, not task={task}; set task={yolo.task}")
         return yolo
+    if obb_angle not in OBB_ANGLES:
+        raise ModelError(f"obb_angle={obb_angle!r} is not one of {', '.join(OBB_ANGLES)}")
+    if task == "obb" and obb_angle == "periodic":
+        return YOLO(str(periodic_obb_yaml(model)), task=task)
     return YOLO(model_yaml(model, task), task=task)
 
 

@@ -25,7 +25,7 @@ from typing import Any
 from yardwatch import CLASS_NAMES, __version__
 from yardwatch.errors import ConfigError, DeviceError, InputError, ModelError, OutputError
 from yardwatch.models.card import ModelCard, file_sha256, write_card
-from yardwatch.models.loader import EMBEDDED_CARD_KEY, build_yolo, ensure_offline, model_yaml
+from yardwatch.models.loader import EMBEDDED_CARD_KEY, OBB_ANGLES, build_yolo, ensure_offline, model_yaml
 from yardwatch.models.nested import DEFAULT_NESTED_IOU, NestedTargetsCallback
 from yardwatch.models.training import (ChannelsLastCallback, channels_last_supported, run_training, ultralytics_version,
                                        validate)
@@ -82,6 +82,10 @@ class TrainConfig:
             anchor, which teaches the network to suppress the tarp.
         channels_last: train in channels-last (NHWC) memory, on the CPU too (ultralytics does it on CUDA only);
             measured faster on CPU (``scripts/bench_train.py``), the same weights format. Ignored on MPS.
+        obb_angle: the oriented-box head built for an architecture name: ``sigmoid`` (YOLOv8/YOLO11's own, the
+            angle squashed into [-pi/4, 3pi/4); the shipped demo weights') or ``periodic`` (the angle unbounded, as
+            YOLO26's head; fewer boxes at wrong headings near -45 degrees, not yet better overall: see
+            :func:`yardwatch.models.loader.periodic_obb_yaml`). Ignored for task detect and for ``.pt`` weights.
     """
 
     data: Path
@@ -102,13 +106,14 @@ class TrainConfig:
     check_classes: bool = True
     nested_iou: float | None = DEFAULT_NESTED_IOU
     channels_last: bool = True
+    obb_angle: str = "sigmoid"
 
     def to_dict(self) -> dict[str, Any]:
         return {"data": str(self.data), "out_dir": str(self.out_dir), "task": self.task, "model": self.model,
                 "epochs": self.epochs, "imgsz": self.imgsz, "batch": self.batch, "device": self.device,
                 "workers": self.workers, "seed": self.seed, "patience": self.patience, "resume": self.resume,
                 "augment": self.augment.to_dict(), "trainer": dict(self.trainer),
-                "nested_iou": self.nested_iou, "channels_last": self.channels_last}
+                "nested_iou": self.nested_iou, "channels_last": self.channels_last, "obb_angle": self.obb_angle}
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,6 +215,8 @@ def check_config(config: TrainConfig) -> None:
         raise ConfigError(f"nested_iou={nested!r}: must be an IoU in (0, 1], e.g. 0.5, or null to turn it off")
     if not isinstance(config.channels_last, bool):
         raise ConfigError(f"channels_last={config.channels_last!r}: must be true or false")
+    if config.obb_angle not in OBB_ANGLES:
+        raise ConfigError(f"obb_angle={config.obb_angle!r} is not one of {', '.join(OBB_ANGLES)}")
     if not str(config.model).endswith(".pt"):
         model_yaml(str(config.model), config.task)
     _check_trainer_options(config.trainer)
@@ -404,7 +411,7 @@ def train_detector(config: TrainConfig) -> TrainResult:
     if config.resume:
         yolo = build_yolo(str(config.out_dir / "weights" / "last.pt"), config.task)
     else:
-        yolo = build_yolo(str(config.model), config.task)
+        yolo = build_yolo(str(config.model), config.task, obb_angle=config.obb_angle)
         if str(config.model).endswith(".pt"):
             _check_finetune_classes(yolo, dataset, str(config.model))
     _prepare_out_dir(config, device)
