@@ -93,7 +93,12 @@ def periodic_obb_yaml(architecture: str) -> Path:
     which ultralytics reads from it.
     """
     import yaml
+    from ultralytics.nn import modules
     from ultralytics.nn.tasks import yaml_model_load
+
+    if not hasattr(modules, "OBB26"):
+        raise ModelError("obb_angle=periodic needs ultralytics >= 8.4 (its OBB26 head); upgrade ultralytics or use "
+                         "obb_angle=sigmoid")
 
     stem = model_yaml(architecture, "obb").removesuffix(".yaml")
     document = {k: v for k, v in yaml_model_load(f"{stem}.yaml").items() if k != "yaml_file"}
