@@ -302,6 +302,8 @@ def write_benchmark(summary: dict[str, Any]) -> None:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    from yardwatch.models.loader import OBB_ANGLES
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--work-dir", type=Path, default=REPO / "demo_out", help="scenes, tiles and the run go here")
@@ -320,7 +322,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0, help="training seed")
     parser.add_argument("--even-tarps", action="store_true",
                         help="training scenes with every tarp colour equally likely and more tarps (even_tarp_groups)")
-    parser.add_argument("--obb-angle", choices=("sigmoid", "periodic"), default="sigmoid",
+    parser.add_argument("--obb-angle", choices=OBB_ANGLES, default="sigmoid",
                         help="task obb: the angle head (TrainConfig.obb_angle; docs/architecture.md)")
     parser.add_argument("--no-install", action="store_true", help="do not copy the weights into the package")
     parser.add_argument("--eval-only", type=Path, default=None,

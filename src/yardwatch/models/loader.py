@@ -50,6 +50,21 @@ def use_cpu_threads() -> int:
     return threads
 
 
+def cache_dir(name: str) -> Path:
+    """``$XDG_CACHE_HOME/yardwatch/<name>`` (``~/.cache`` when unset); not created here."""
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "yardwatch" / name
+
+
+def write_cache_text(path: Path, text: str) -> Path:
+    """Write a cache file whole: a temporary name of this process, then a rename (other processes, e.g. DDP
+    workers, may write the same file at the same time)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+    return path
+
+
 def ensure_offline() -> None:
     """Make ultralytics offline before its first import (no downloads, no pip, settings in a cache dir).
 
@@ -63,8 +78,7 @@ def ensure_offline() -> None:
     os.environ.setdefault("YOLO_OFFLINE", "1")
     os.environ.setdefault("YOLO_AUTOINSTALL", "false")
     os.environ.setdefault("YOLO_VERBOSE", "false")
-    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "yardwatch" / "ultralytics"
-    os.environ.setdefault("YOLO_CONFIG_DIR", str(cache))
+    os.environ.setdefault("YOLO_CONFIG_DIR", str(cache_dir("ultralytics")))
 
 
 def model_yaml(architecture: str, task: str) -> str:
@@ -107,13 +121,9 @@ def periodic_obb_yaml(architecture: str) -> Path:
         raise ModelError(f"model={architecture}: its -obb YAML ends in {head[2]}, not OBB; use obb_angle=sigmoid")
     document["head"][-1] = [head[0], head[1], "OBB26", head[3]]
     text = yaml.safe_dump(document, sort_keys=False)
-    folder = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "yardwatch" / "models"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{stem}-periodic.yaml"
+    path = cache_dir("models") / f"{stem}-periodic.yaml"
     if not path.is_file() or path.read_text() != text:
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(text)
-        tmp.replace(path)
+        write_cache_text(path, text)
     return path
 
 

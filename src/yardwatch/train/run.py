@@ -13,7 +13,6 @@ import hashlib
 import json
 import logging
 import math
-import os
 import platform
 import shutil
 import time
@@ -25,7 +24,8 @@ from typing import Any
 from yardwatch import CLASS_NAMES, __version__
 from yardwatch.errors import ConfigError, DeviceError, InputError, ModelError, OutputError
 from yardwatch.models.card import ModelCard, file_sha256, write_card
-from yardwatch.models.loader import EMBEDDED_CARD_KEY, OBB_ANGLES, build_yolo, ensure_offline, model_yaml
+from yardwatch.models.loader import (EMBEDDED_CARD_KEY, OBB_ANGLES, build_yolo, cache_dir, ensure_offline, model_yaml,
+                                     write_cache_text)
 from yardwatch.models.nested import DEFAULT_NESTED_IOU, NestedTargetsCallback
 from yardwatch.models.training import (ChannelsLastCallback, channels_last_supported, run_training, ultralytics_version,
                                        validate)
@@ -265,13 +265,7 @@ def _write_dataset_yaml(dataset: DatasetInfo) -> Path:
 
     text = yaml.safe_dump(dataset.ultralytics_dict(), sort_keys=False)
     key = hashlib.sha256(f"{dataset.yaml_path}\n{text}".encode()).hexdigest()[:16]
-    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "yardwatch" / "datasets"
-    cache.mkdir(parents=True, exist_ok=True)
-    path = cache / f"{dataset.yaml_path.parent.name}-{key}.yaml"
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
-    return path
+    return write_cache_text(cache_dir("datasets") / f"{dataset.yaml_path.parent.name}-{key}.yaml", text)
 
 
 def _check_finetune_classes(yolo: Any, dataset: DatasetInfo, model: str) -> None:
