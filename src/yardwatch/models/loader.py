@@ -100,11 +100,12 @@ def periodic_obb_yaml(architecture: str) -> Path:
     heading just past -45 degrees then needs the sigmoid near 0 (gradient 0.02) or the swapped w/h form, and the
     shipped demo weights put stars of confident boxes at wrong headings on such cars (12.1 % of one winter scene's
     detections more than 20 degrees off, 0.2-0.5 % on the same tiles turned or mirrored). ultralytics' ``OBB26``
-    head (YOLO26's) emits the angle unbounded; the rotated-IoU and angle losses are periodic in it. One demo run
-    with it had 3.2 % such boxes near -45 degrees instead of 9.4 %, but was weaker overall with fewer epochs
-    (docs/architecture.md). The backbone, neck, box and class branches stay the architecture's own, and the network
-    is NMS-based as before (``end2end`` off). The file name keeps the scale letter (``yolov8n-obb-periodic.yaml``),
-    which ultralytics reads from it.
+    head (YOLO26's) emits the angle unbounded; the rotated-IoU and angle losses are periodic in it. Trained by the
+    demo recipe for the same 78 minutes on one machine as the sigmoid head, it had fewer such boxes near -45
+    degrees (3.2 % against 4.5 %) but scored no higher on any class and lower on tarps and containers
+    (docs/architecture.md, docs/benchmarks.md). The backbone, neck, box and class branches stay the
+    architecture's own, and the network is NMS-based as before (``end2end`` off). The file name keeps the scale
+    letter (``yolov8n-obb-periodic.yaml``), which ultralytics reads from it.
     """
     import yaml
     from ultralytics.nn import modules

@@ -84,7 +84,7 @@ class TrainConfig:
             measured faster on CPU (``scripts/bench_train.py``), the same weights format. Ignored on MPS.
         obb_angle: the oriented-box head built for an architecture name: ``sigmoid`` (YOLOv8/YOLO11's own, the
             angle squashed into [-pi/4, 3pi/4); the shipped demo weights') or ``periodic`` (the angle unbounded, as
-            YOLO26's head; fewer boxes at wrong headings near -45 degrees, not yet better overall: see
+            YOLO26's head; fewer boxes at wrong headings near -45 degrees, no better overall in the demo recipe: see
             :func:`yardwatch.models.loader.periodic_obb_yaml`). Ignored for task detect and for ``.pt`` weights.
     """
 
