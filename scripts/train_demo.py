@@ -303,6 +303,7 @@ def write_benchmark(summary: dict[str, Any]) -> None:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     from yardwatch.models.loader import OBB_ANGLES
+    from yardwatch.models.obb_targets import OBB_BOX_TARGETS
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -324,6 +325,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="training scenes with every tarp colour equally likely and more tarps (even_tarp_groups)")
     parser.add_argument("--obb-angle", choices=OBB_ANGLES, default="sigmoid",
                         help="task obb: the angle head (TrainConfig.obb_angle; docs/architecture.md)")
+    parser.add_argument("--obb-box-targets", choices=OBB_BOX_TARGETS, default="canonical",
+                        help="task obb: box targets (TrainConfig.obb_box_targets; yardwatch.models.obb_targets)")
     parser.add_argument("--no-install", action="store_true", help="do not copy the weights into the package")
     parser.add_argument("--eval-only", type=Path, default=None,
                         help="skip training; score this run folder (or .pt) on the held-out scenes")
@@ -360,6 +363,7 @@ def main(argv: list[str] | None = None) -> int:
             data=data, out_dir=run_dir, task=args.task, model=args.model, epochs=args.epochs,
             imgsz=args.tile_size_px, batch=args.batch, device="cpu", workers=args.workers, seed=args.seed,
             patience=max(args.epochs, 1), overwrite=True, obb_angle=args.obb_angle,
+            obb_box_targets=args.obb_box_targets,
             augment=make_augment_spec(augment.get("albumentations") or [], augment.get("ultralytics") or {}),
             trainer={**_group_config("trainer", args.trainer), **({"time": args.hours} if args.hours else {})})
         start = time.perf_counter()

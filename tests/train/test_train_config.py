@@ -86,6 +86,7 @@ def test_gpu_list_becomes_a_ddp_device_string(tmp_path: Path, monkeypatch):
     ("nested_iou=yes", "nested_iou='yes' is not a finite number"),
     ("channels_last=fast", "channels_last='fast' must be true or false"),
     ("obb_angle=free", "obb_angle='free' is not one of periodic, sigmoid"),
+    ("obb_box_targets=snapped", "obb_box_targets=.snapped. is not one of aligned, canonical"),
 ])
 def test_bad_values_are_config_errors(override, words, tmp_path: Path):
     overrides = [f"data={tmp_path}/x.yaml", f"out_dir={tmp_path}/r", "task=detect", override]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import math
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -176,6 +178,31 @@ def test_obb_angle_periodic_trains_and_saves_the_unbounded_angle_head(tmp_path: 
     assert result.card.training["obb_angle"] == "periodic"
     model = load_model(result.best_weights, device="cpu")
     assert model.forward(torch.zeros(1, 3, 128, 128)).shape[1] == 8
+
+
+def test_obb_box_targets_aligned_moves_target_angles_to_the_predicted_branch(tmp_path: Path, monkeypatch) -> None:
+    """With obb_box_targets=aligned every rotated box loss of the run gets targets within pi/2 of the predicted
+    angle, and the checkpoint pickles no yardwatch class."""
+    from conftest import write_tiny_dataset
+
+    from yardwatch.models import obb_targets
+
+    seen = []
+    original = obb_targets.nearest_branch
+
+    def recording(target, predicted):
+        moved = original(target, predicted)
+        seen.append(float((moved - predicted).abs().max()) if moved.numel() else 0.0)
+        return moved
+
+    monkeypatch.setattr(obb_targets, "nearest_branch", recording)
+    data = write_tiny_dataset(tmp_path / "data", "obb")
+    result = train_detector(_config(data, tmp_path / "run", "obb", obb_angle="periodic", obb_box_targets="aligned"))
+    assert seen and max(seen) <= math.pi / 2 + 1e-5
+    assert result.card.training["obb_box_targets"] == "aligned"
+    with zipfile.ZipFile(result.best_weights) as archive:
+        pickled = b"".join(archive.read(n) for n in archive.namelist() if n.endswith(".pkl"))
+    assert b"Aligned" not in pickled and b"obb_targets" not in pickled
 
 
 def test_cpu_training_runs_channels_last_and_saves_nchw_weights(tmp_path: Path, monkeypatch) -> None:

@@ -23,6 +23,7 @@ def build_config(cfg: Any):
         ConfigError: a missing or out-of-range key, an unknown transform, a model option of another task.
     """
     from yardwatch.models.loader import OBB_ANGLES
+    from yardwatch.models.obb_targets import OBB_BOX_TARGETS
     from yardwatch.train import TrainConfig, make_augment_spec, ultralytics_device
     from yardwatch.train.run import check_config
 
@@ -59,7 +60,8 @@ def build_config(cfg: Any):
         augment=spec, trainer=_container(cfg, "trainer") or {},
         nested_iou=_checks.number(cfg, "nested_iou", lo=0.0, hi=1.0, lo_open=True, optional=True),
         channels_last=_checks.flag(cfg, "channels_last"),
-        obb_angle=_checks.choice(cfg, "obb_angle", OBB_ANGLES))
+        obb_angle=_checks.choice(cfg, "obb_angle", OBB_ANGLES),
+        obb_box_targets=_checks.choice(cfg, "obb_box_targets", OBB_BOX_TARGETS))
     check_config(config)
     return config
 

@@ -27,6 +27,7 @@ from yardwatch.models.card import ModelCard, file_sha256, write_card
 from yardwatch.models.loader import (EMBEDDED_CARD_KEY, OBB_ANGLES, build_yolo, cache_dir, ensure_offline, model_yaml,
                                      write_cache_text)
 from yardwatch.models.nested import DEFAULT_NESTED_IOU, NestedTargetsCallback
+from yardwatch.models.obb_targets import OBB_BOX_TARGETS, AlignedBoxTargetsCallback
 from yardwatch.models.training import (ChannelsLastCallback, channels_last_supported, run_training, ultralytics_version,
                                        validate)
 from yardwatch.train.augment import AugmentSpec, build_albumentations
@@ -86,6 +87,10 @@ class TrainConfig:
             angle squashed into [-pi/4, 3pi/4); the shipped demo weights') or ``periodic`` (the angle unbounded, as
             YOLO26's head; fewer boxes at wrong headings near -45 degrees, no better overall in the demo recipe: see
             :func:`yardwatch.models.loader.periodic_obb_yaml`). Ignored for task detect and for ``.pt`` weights.
+        obb_box_targets: task obb: ``canonical`` (ultralytics' box targets, whose distances follow the label's
+            angle in [-pi/4, 3pi/4), so the loss jumps where that angle wraps) or ``aligned`` (each target's angle
+            moved by a multiple of pi to the predicted one: the same box, a loss periodic in the angle;
+            :mod:`yardwatch.models.obb_targets`). Ignored for task detect.
     """
 
     data: Path
@@ -107,13 +112,15 @@ class TrainConfig:
     nested_iou: float | None = DEFAULT_NESTED_IOU
     channels_last: bool = True
     obb_angle: str = "sigmoid"
+    obb_box_targets: str = "canonical"
 
     def to_dict(self) -> dict[str, Any]:
         return {"data": str(self.data), "out_dir": str(self.out_dir), "task": self.task, "model": self.model,
                 "epochs": self.epochs, "imgsz": self.imgsz, "batch": self.batch, "device": self.device,
                 "workers": self.workers, "seed": self.seed, "patience": self.patience, "resume": self.resume,
                 "augment": self.augment.to_dict(), "trainer": dict(self.trainer),
-                "nested_iou": self.nested_iou, "channels_last": self.channels_last, "obb_angle": self.obb_angle}
+                "nested_iou": self.nested_iou, "channels_last": self.channels_last, "obb_angle": self.obb_angle,
+                "obb_box_targets": self.obb_box_targets}
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,6 +224,8 @@ def check_config(config: TrainConfig) -> None:
         raise ConfigError(f"channels_last={config.channels_last!r}: must be true or false")
     if config.obb_angle not in OBB_ANGLES:
         raise ConfigError(f"obb_angle={config.obb_angle!r} is not one of {', '.join(OBB_ANGLES)}")
+    if config.obb_box_targets not in OBB_BOX_TARGETS:
+        raise ConfigError(f"obb_box_targets={config.obb_box_targets!r} is not one of {', '.join(OBB_BOX_TARGETS)}")
     if not str(config.model).endswith(".pt"):
         model_yaml(str(config.model), config.task)
     _check_trainer_options(config.trainer)
@@ -419,7 +428,9 @@ def train_detector(config: TrainConfig) -> TrainResult:
     callbacks = {event: [getattr(timer, event)]
                  for event in ("on_train_epoch_start", "on_train_epoch_end", "on_fit_epoch_end")}
     if config.nested_iou is not None:
-        callbacks["on_train_start"] = [NestedTargetsCallback(config.nested_iou)]
+        callbacks.setdefault("on_train_start", []).append(NestedTargetsCallback(config.nested_iou))
+    if config.task == "obb" and config.obb_box_targets == "aligned":
+        callbacks.setdefault("on_train_start", []).append(AlignedBoxTargetsCallback())
     if channels_last_supported():
         if config.channels_last:
             callbacks["on_pretrain_routine_end"] = [ChannelsLastCallback()]
