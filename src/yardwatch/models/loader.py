@@ -103,9 +103,11 @@ def periodic_obb_yaml(architecture: str) -> Path:
     head (YOLO26's) emits the angle unbounded; the rotated-IoU and angle losses are periodic in it. Trained by the
     demo recipe for the same 78 minutes on one machine as the sigmoid head, it had fewer such boxes near -45
     degrees (3.2 % against 4.5 %) but scored no higher on any class and lower on tarps and containers
-    (docs/architecture.md, docs/benchmarks.md). The backbone, neck, box and class branches stay the
-    architecture's own, and the network is NMS-based as before (``end2end`` off). The file name keeps the scale
-    letter (``yolov8n-obb-periodic.yaml``), which ultralytics reads from it.
+    (docs/architecture.md, docs/benchmarks.md). Its DFL box loss still jumped where a label's angle wraps; with
+    ``obb_box_targets=aligned`` (:mod:`yardwatch.models.obb_targets`) the stars near -45 degrees were gone. The
+    backbone, neck, box and class branches stay the architecture's own, and the network is NMS-based as before
+    (``end2end`` off). The file name keeps the scale letter (``yolov8n-obb-periodic.yaml``), which ultralytics reads
+    from it.
     """
     import yaml
     from ultralytics.nn import modules

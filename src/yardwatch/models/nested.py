@@ -22,11 +22,10 @@ from typing import Any
 
 import torch
 
+from yardwatch.models.loss_hooks import mixed_class, switch_parts, training_criterion
+
 # IoU between two labelled boxes above which they are one footprint seen as two classes.
 DEFAULT_NESTED_IOU = 0.5
-
-_SUBCLASSES: dict[type, type] = {}
-
 
 class _NestedTargets:
     """Mixin over an ultralytics ``TaskAlignedAssigner`` (or its rotated variant): multi-class targets for nested
@@ -79,9 +78,7 @@ def _normalised(metric: torch.Tensor, overlaps: torch.Tensor, mask: torch.Tensor
 
 def nested_class(base: type) -> type:
     """The subclass of the assigner class ``base`` that also gives nested objects their class targets."""
-    if base not in _SUBCLASSES:
-        _SUBCLASSES[base] = type(f"Nested{base.__name__}", (_NestedTargets, base), {})
-    return _SUBCLASSES[base]
+    return mixed_class(_NestedTargets, base, "Nested")
 
 
 def nest_assigners(criterion: Any, nested_iou: float = DEFAULT_NESTED_IOU) -> int:
@@ -89,16 +86,10 @@ def nest_assigners(criterion: Any, nested_iou: float = DEFAULT_NESTED_IOU) -> in
     holds, e.g. both heads of an end-to-end model) to nested targets; returns how many were switched."""
     from ultralytics.utils.tal import TaskAlignedAssigner
 
-    losses = [criterion, *[v for v in vars(criterion).values() if hasattr(v, "assigner")]]
-    switched = 0
-    for loss in losses:
-        assigner = getattr(loss, "assigner", None)
-        if isinstance(assigner, TaskAlignedAssigner):
-            if not isinstance(assigner, _NestedTargets):
-                assigner.__class__ = nested_class(type(assigner))
-            assigner.nested_iou = float(nested_iou)
-            switched += 1
-    return switched
+    assigners = switch_parts(criterion, "assigner", TaskAlignedAssigner, _NestedTargets, "Nested")
+    for assigner in assigners:
+        assigner.nested_iou = float(nested_iou)
+    return len(assigners)
 
 
 class NestedTargetsCallback:
@@ -111,10 +102,7 @@ class NestedTargetsCallback:
         self.nested_iou = nested_iou
 
     def __call__(self, trainer: Any) -> None:
-        model = getattr(trainer.model, "module", trainer.model)
-        model = getattr(model, "_orig_mod", model)  # torch.compile wrapper
-        if getattr(model, "criterion", None) is None:
-            model.criterion = model.init_criterion()
-        if not nest_assigners(model.criterion, self.nested_iou):
-            raise RuntimeError(f"{type(model.criterion).__name__} has no task-aligned assigner to nest; "
+        criterion = training_criterion(trainer)
+        if not nest_assigners(criterion, self.nested_iou):
+            raise RuntimeError(f"{type(criterion).__name__} has no task-aligned assigner to nest; "
                                "train with nested_iou=null")

@@ -30,10 +30,9 @@ from typing import Any
 
 import torch
 
+from yardwatch.models.loss_hooks import mixed_class, switch_parts, training_criterion
+
 OBB_BOX_TARGETS = ("aligned", "canonical")
-
-_SUBCLASSES: dict[type, type] = {}
-
 
 def nearest_branch(target_angle: torch.Tensor, predicted_angle: torch.Tensor) -> torch.Tensor:
     """``target_angle`` moved by the whole multiple of pi that brings it nearest to ``predicted_angle``.
@@ -53,9 +52,7 @@ class _AlignedTargets:
 
 def aligned_class(base: type) -> type:
     """The subclass of the rotated box loss class ``base`` whose targets follow the predicted angle's branch."""
-    if base not in _SUBCLASSES:
-        _SUBCLASSES[base] = type(f"Aligned{base.__name__}", (_AlignedTargets, base), {})
-    return _SUBCLASSES[base]
+    return mixed_class(_AlignedTargets, base, "Aligned")
 
 
 def align_box_losses(criterion: Any) -> int:
@@ -63,15 +60,7 @@ def align_box_losses(criterion: Any) -> int:
     holds, e.g. both heads of an end-to-end model) to targets on the predicted branch; returns how many."""
     from ultralytics.utils.loss import RotatedBboxLoss
 
-    losses = [criterion, *[v for v in vars(criterion).values() if hasattr(v, "bbox_loss")]]
-    switched = 0
-    for loss in losses:
-        box_loss = getattr(loss, "bbox_loss", None)
-        if isinstance(box_loss, RotatedBboxLoss):
-            if not isinstance(box_loss, _AlignedTargets):
-                box_loss.__class__ = aligned_class(type(box_loss))
-            switched += 1
-    return switched
+    return len(switch_parts(criterion, "bbox_loss", RotatedBboxLoss, _AlignedTargets, "Aligned"))
 
 
 class AlignedBoxTargetsCallback:
@@ -81,10 +70,7 @@ class AlignedBoxTargetsCallback:
     """
 
     def __call__(self, trainer: Any) -> None:
-        model = getattr(trainer.model, "module", trainer.model)
-        model = getattr(model, "_orig_mod", model)  # torch.compile wrapper
-        if getattr(model, "criterion", None) is None:
-            model.criterion = model.init_criterion()
-        if not align_box_losses(model.criterion):
-            raise RuntimeError(f"{type(model.criterion).__name__} has no rotated box loss to align; "
+        criterion = training_criterion(trainer)
+        if not align_box_losses(criterion):
+            raise RuntimeError(f"{type(criterion).__name__} has no rotated box loss to align; "
                                "train task=obb or obb_box_targets=canonical")
