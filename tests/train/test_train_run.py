@@ -132,9 +132,13 @@ def test_fine_tuning_checks_task_and_classes(obb_run, detect_run, tmp_path: Path
     assert not (tmp_path / "b" / "weights").exists()
 
 
-def test_training_uses_nested_targets_and_the_weights_do_not_depend_on_them(tmp_path: Path, monkeypatch) -> None:
-    import zipfile
+def _pickled(weights: Path) -> bytes:
+    """Every pickle inside a torch checkpoint (a zip), concatenated: what loading it would import."""
+    with zipfile.ZipFile(weights) as archive:
+        return b"".join(archive.read(n) for n in archive.namelist() if n.endswith(".pkl"))
 
+
+def test_training_uses_nested_targets_and_the_weights_do_not_depend_on_them(tmp_path: Path, monkeypatch) -> None:
     from conftest import write_tiny_dataset
 
     from yardwatch.models import nested
@@ -152,8 +156,7 @@ def test_training_uses_nested_targets_and_the_weights_do_not_depend_on_them(tmp_
     assert calls and set(calls) == {"NestedRotatedTaskAlignedAssigner"}
     assert result.card.training["nested_iou"] == 0.5
     # The checkpoint pickles no yardwatch loss class: plain ultralytics can load it.
-    with zipfile.ZipFile(result.best_weights) as archive:
-        pickled = b"".join(archive.read(n) for n in archive.namelist() if n.endswith(".pkl"))
+    pickled = _pickled(result.best_weights)
     assert b"Nested" not in pickled and b"yardwatch.models.nested" not in pickled
 
 
@@ -200,8 +203,7 @@ def test_obb_box_targets_aligned_moves_target_angles_to_the_predicted_branch(tmp
     result = train_detector(_config(data, tmp_path / "run", "obb", obb_angle="periodic", obb_box_targets="aligned"))
     assert seen and max(seen) <= math.pi / 2 + 1e-5
     assert result.card.training["obb_box_targets"] == "aligned"
-    with zipfile.ZipFile(result.best_weights) as archive:
-        pickled = b"".join(archive.read(n) for n in archive.namelist() if n.endswith(".pkl"))
+    pickled = _pickled(result.best_weights)
     assert b"Aligned" not in pickled and b"obb_targets" not in pickled
 
 

@@ -27,6 +27,7 @@ from yardwatch.models.loss_hooks import mixed_class, switch_parts, training_crit
 # IoU between two labelled boxes above which they are one footprint seen as two classes.
 DEFAULT_NESTED_IOU = 0.5
 
+
 class _NestedTargets:
     """Mixin over an ultralytics ``TaskAlignedAssigner`` (or its rotated variant): multi-class targets for nested
     objects. Only ``_forward`` changes; boxes, foreground mask and assigned indices are ultralytics'."""

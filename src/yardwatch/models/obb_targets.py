@@ -34,6 +34,7 @@ from yardwatch.models.loss_hooks import mixed_class, switch_parts, training_crit
 
 OBB_BOX_TARGETS = ("aligned", "canonical")
 
+
 def nearest_branch(target_angle: torch.Tensor, predicted_angle: torch.Tensor) -> torch.Tensor:
     """``target_angle`` moved by the whole multiple of pi that brings it nearest to ``predicted_angle``.
 
