@@ -65,6 +65,17 @@ def method_weights(method: str, weights: Path) -> Path:
                  if method.endswith(suffix)), weights)
 
 
+def _method_precision(method: str, device: str) -> str:
+    """The ``precision`` a method runs at: bf16 for the bf16 rows; for OpenVINO rows ``auto``, OpenVINO's own choice
+    for the float layers (bf16 on a CPU with AMX, fp32 elsewhere), as a user gets it; else fp32 on the CPU and fp16
+    on CUDA, so that the fp32 rows stay fp32 even where ``precision=auto`` would be bf16."""
+    if method.endswith("_bf16"):
+        return "bf16"
+    if "openvino" in method:
+        return "auto"
+    return "fp32" if device == "cpu" else "fp16"
+
+
 def _same_threads_for_ultralytics(threads: int) -> None:
     """Give ultralytics' predictor (used by SAHI and the plain loop) the threads yardwatch gets.
 
@@ -152,7 +163,7 @@ def worker(method: str, scene: Path, weights: Path, out_dir: Path, batch: int, d
     del card_model
     result: dict = {"method": method}
     if method.startswith("yardwatch") or method.startswith("gpu"):
-        precision = {"yardwatch_bf16": "bf16"}.get(method, "fp32" if device == "cpu" else "fp16")
+        precision = _method_precision(method, device)
         reader = "inline" if method.endswith("_inline") else "thread"
         compiled = method.endswith("_compiled")
         path = method_weights(method, weights)
@@ -177,7 +188,7 @@ def worker(method: str, scene: Path, weights: Path, out_dir: Path, batch: int, d
         # and already converted: the floor under yardwatch's end-to-end time.
         from yardwatch.infer.core import InferenceEngine
 
-        precision = "bf16" if method == "forward_only_bf16" else ("fp32" if device == "cpu" else "fp16")
+        precision = _method_precision(method, device)
         model = load_model(method_weights(method, weights), device)
         engine = InferenceEngine(model, InferenceSettings(tile_size_px=tile, overlap_px=overlap, batch_size=batch,
                                                           precision=precision,

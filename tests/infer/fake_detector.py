@@ -167,7 +167,9 @@ def matched_one_to_one(a: tuple, b: tuple, min_iou: float) -> tuple[int, np.ndar
 
 
 def spread_detections(weights: Path, scene: Path, out: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """:func:`scene_detections` with the tiling of :func:`spread_weights`' card and conf 0.25."""
+    """:func:`scene_detections` with the tiling of :func:`spread_weights`' card and conf 0.25, in fp32: the
+    reference that exported models are compared with (``precision=auto`` is bf16 on a CPU with AMX)."""
     from yardwatch.infer.core import InferenceSettings
 
-    return scene_detections(weights, scene, out, InferenceSettings(tile_size_px=TILE_PX, overlap_px=32, conf=0.25))
+    return scene_detections(weights, scene, out, InferenceSettings(tile_size_px=TILE_PX, overlap_px=32, conf=0.25,
+                                                                   precision="fp32"))

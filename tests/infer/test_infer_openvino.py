@@ -114,10 +114,35 @@ def test_ir_takes_the_reader_uint8_batch_and_a_float_batch_alike(exported) -> No
     tiles = torch.from_numpy(rng.integers(0, 255, (2, TILE_PX, TILE_PX, 3), dtype=np.uint8))
     as_float = tiles.permute(0, 3, 1, 2).float().div(255.0)
     ir = load_model(exported["fp32"])
+    ir.network.set_precision("fp32")  # OpenVINO's default is bf16 on a CPU with AMX
     out_u8, out_float = ir.forward(tiles), ir.forward(as_float)
     np.testing.assert_allclose(out_u8.numpy(), out_float.numpy(), rtol=1e-5, atol=1e-4)
     reference = load_model(exported["pt"]).forward(as_float)
     np.testing.assert_allclose(out_u8.numpy(), reference.numpy(), rtol=1e-3, atol=2e-2)
+
+
+def test_precision_picks_what_openvino_computes_in(exported, scene, tmp_path) -> None:
+    # auto is OpenVINO's own choice (bf16 where the CPU has AMX); fp32 and bf16 are asked for, and the summary
+    # says which one ran
+    from yardwatch.infer.core import InferenceSettings, cpu_has_amx_bf16
+
+    ir = load_model(exported["fp32"])
+    assert ir.network.compute_precision == ("bfloat16" if cpu_has_amx_bf16() else "float32")
+    tiles = torch.from_numpy(np.random.default_rng(3).integers(0, 255, (1, TILE_PX, TILE_PX, 3), dtype=np.uint8))
+    outputs = {}
+    for precision, name, hint in (("fp32", "float32", "f32"), ("bf16", "bfloat16", "bf16")):
+        ir.network.set_precision(precision)
+        assert ir.network.compute_precision == name
+        outputs[precision] = ir.forward(tiles).numpy()
+        assert ir.network.compiled.get_property("INFERENCE_PRECISION_HINT").to_string() == hint
+    reference = load_model(exported["pt"]).forward(tiles.permute(0, 3, 1, 2).float().div(255.0)).numpy()
+    np.testing.assert_allclose(outputs["fp32"], reference, rtol=1e-3, atol=2e-2)
+    with pytest.raises(ConfigError, match="precision=fp16"):
+        ir.network.set_precision("fp16")
+    settings = InferenceSettings(tile_size_px=TILE_PX, overlap_px=32, conf=0.25, precision="bf16")
+    summary = predict_scenes(find_scenes(scene), exported["fp32"], tmp_path / "bf16", device="cpu",
+                             settings=settings)
+    assert summary.precision == "bfloat16"
 
 
 def test_int8_ir_quantises_the_body_and_keeps_the_box_decoder_float(demo_int8) -> None:

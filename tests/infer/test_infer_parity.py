@@ -57,7 +57,8 @@ def test_bf16_matches_fp32_on_cpu(parity_scene, tmp_path) -> None:
     a, a_cls = _detections(parity_scene, "cpu", "fp32", tmp_path)
     b, b_cls = _detections(parity_scene, "cpu", "bf16", tmp_path)
     assert len(a) > 20  # the demo weights find the scene's objects
-    # bf16 stays off by default on the CPU for speed (2.2-2.5x slower than fp32 without native bf16 units).
+    # precision=auto is bf16 only on a CPU with AMX; without it bf16 is 2.2-2.5x slower than fp32. On the 8192 px
+    # scene of scripts/bench_predict.py (3620 detections) an AMX Xeon matched 99.1 % at IoU 0.9 (run 15).
     assert matched_fraction(a, a_cls, b, b_cls) >= 0.99
 
 
@@ -99,3 +100,20 @@ def test_torch_compile_matches_eager_on_cpu(parity_scene, tmp_path) -> None:
     b, b_cls = _detections(parity_scene, "cpu", "fp32", tmp_path, compile=True)
     assert len(a) > 20
     assert matched_fraction(a, a_cls, b, b_cls) >= 0.99
+
+
+@pytest.mark.parametrize(("amx", "expected"), [(True, "bfloat16"), (False, "float32")])
+def test_auto_precision_on_cpu_is_bf16_only_with_amx(monkeypatch, amx: bool, expected: str) -> None:
+    """precision=auto on the CPU: bf16 where the CPU has AMX (1.8x faster there, run 15 in docs/benchmarks.md),
+    fp32 elsewhere (bf16 is emulated and 2.2-2.5x slower); explicit precisions are kept as asked."""
+    import torch
+
+    from yardwatch.infer import core
+
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx, raising=False)
+    cpu = torch.device("cpu")
+    assert core._input_dtype("auto", cpu) == getattr(torch, expected)
+    assert core._input_dtype("fp32", cpu) == torch.float32
+    assert core._input_dtype("bf16", cpu) == torch.bfloat16
+    monkeypatch.delattr(torch.cpu, "_is_amx_tile_supported")  # an older torch without the probe: fp32
+    assert core._input_dtype("auto", cpu) == torch.float32

@@ -40,14 +40,25 @@ def test_obb_training_learns(obb_trained):
 
 @pytest.mark.slow
 @pytest.mark.ci
-def test_fine_tuning_keeps_what_was_learned(obb_trained, tmp_path: Path):
-    """Fine-tuning trained weights on the same tiles with the ``trainer=cpu`` settings keeps the model.
+def test_fine_tuning_starts_from_the_trained_weights(obb_trained, tmp_path: Path, monkeypatch):
+    """Fine-tuning trained weights with the ``trainer=cpu`` settings starts from them and keeps a working model.
 
     yardwatch passed ``pretrained=False`` to every training; ultralytics >= 8.4 then builds a fresh network even for
-    ``model=<weights.pt>``, and this fine-tune fell from mAP50 0.79 to 0.00.
+    ``model=<weights.pt>``, and this fine-tune fell from mAP50 0.79 to 0.00. The network the trainer starts from
+    is compared with best.pt tensor by tensor; its mAP50 after 3 epochs must stay far above a fresh network's 0.00.
     """
+    import torch
     import yaml
+    from ultralytics.engine.trainer import BaseTrainer
 
+    start: dict[str, torch.Tensor] = {}
+    setup = BaseTrainer._setup_train
+
+    def setup_then_record(trainer):
+        setup(trainer)
+        start.update({k: v.detach().float().clone() for k, v in trainer.model.state_dict().items()})
+
+    monkeypatch.setattr(BaseTrainer, "_setup_train", setup_then_record)
     cpu = yaml.safe_load((Path(__file__).resolve().parents[2] / "configs" / "trainer" / "cpu.yaml").read_text())
     before = obb_trained.metrics["overall"]["mAP50"]
     data = obb_trained.out_dir.parent / "data" / "dataset.yaml"
@@ -55,9 +66,14 @@ def test_fine_tuning_keeps_what_was_learned(obb_trained, tmp_path: Path):
                                         model=str(obb_trained.best_weights), epochs=3, imgsz=128, batch=4,
                                         device="cpu", workers=0, seed=1, augment=_AUGMENT,
                                         trainer={**cpu, "plots": False, "cache": False}))
-    # A fresh network scores 0.00 here; a real fine-tune keeps most of it, but 3 epochs of warm-up on 4 tiles can
-    # dip: 0.656 of 0.824 on a 2-core AMD EPYC (AVX2), above 0.8x on an AVX-512 Xeon. Half is what it must keep.
-    assert result.metrics["overall"]["mAP50"] >= 0.5 * before, (before, result.metrics["overall"])
+    trained = torch.load(obb_trained.best_weights, map_location="cpu", weights_only=False)["model"].float()
+    trained = {k: v for k, v in trained.state_dict().items() if v.is_floating_point()}
+    assert trained and set(trained) <= set(start)
+    for name, tensor in trained.items():
+        torch.testing.assert_close(start[name], tensor, rtol=0, atol=0, msg=name)  # best.pt is fp16: exact in fp32
+    # 3 epochs at lr0 0.0015 on 32 tiles move the model: 0.656 of 0.824 on a 2-core AMD EPYC (AVX2), 0.284 of 0.671
+    # on an AMX Xeon, above 0.8x on an AVX-512 Xeon. A fresh network scores 0.00 after one epoch (test_train_run).
+    assert result.metrics["overall"]["mAP50"] >= 0.25 * before, (before, result.metrics["overall"])
 
 
 @pytest.mark.slow

@@ -131,7 +131,7 @@ def predict_scenes(scenes: Sequence[SceneRef], weights: str | os.PathLike[str], 
     created_out_dir = not out_dir.exists()
     out_dir.mkdir(parents=True, exist_ok=True)
     summary = PredictSummary(weights=str(weights), model_sha256=model.sha256, task=card.task,
-                             device=str(torch_device), precision=str(engine.dtype).removeprefix("torch."),
+                             device=str(torch_device), precision=engine.precision,
                              settings=summary_settings(settings), count_conf=card.count_thresholds())
     by_index: dict[int, SceneRef] = {}
     aoi_px: dict[str, Any] = {}

@@ -321,7 +321,7 @@ class SceneWorker:
         if self.error is not None:
             raise self.error
         return {"host": self.host, "pid": os.getpid(), "device": str(self.model.device),
-                "precision": str(self.engine.dtype).removeprefix("torch.")}
+                "precision": self.engine.precision}
 
     def predict(self, item: SceneRef, mtime_before_ns: int | None, solo: bool = False) -> SceneOutcome:
         """Detect over one scene and write its file; returns its report and counters.

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from yardwatch import CLASS_NAMES
-from yardwatch.errors import InputError, ModelError
+from yardwatch.errors import ConfigError, InputError, ModelError
 from yardwatch.models.card import ModelCard, file_sha256, find_card, read_card
 
 log = logging.getLogger(__name__)
@@ -320,9 +320,14 @@ class OpenVinoNetwork(_ExportedNetwork):
     float copy of the batch is made outside it. Latency hint (one stream, every core on one request): yardwatch
     feeds one batch at a time, and on 2 cores this measured 0.25 s a batch of 16 at 320 px where the throughput
     hint took 0.41 s.
+
+    Precision (:meth:`set_precision`, which the engine calls with ``precision``): ``auto`` leaves it to OpenVINO,
+    which computes the float layers in bf16 on a CPU with AMX and in fp32 elsewhere; ``fp32`` and ``bf16`` ask for
+    that one. The model is compiled on the first call, so choosing costs no second compile.
     """
 
     takes_uint8_nhwc = True
+    _HINTS = {"auto": None, "fp32": "f32", "bf16": "bf16"}
 
     def __init__(self, path: Path, device: Any) -> None:
         import openvino as ov
@@ -337,10 +342,30 @@ class OpenVinoNetwork(_ExportedNetwork):
         ppp.input().tensor().set_element_type(ov.Type.u8).set_layout(ov.Layout("NHWC"))
         ppp.input().model().set_layout(ov.Layout("NCHW"))
         ppp.input().preprocess().convert_element_type(ov.Type.f32).scale(255.0)
-        self.compiled = core.compile_model(ppp.build(), "CPU", {"PERFORMANCE_HINT": "LATENCY",
-                                                                "INFERENCE_NUM_THREADS": cpu_threads()})
-        self.request = self.compiled.create_infer_request()
+        self._core, self._model, self._hint = core, ppp.build(), None
+        self.compiled: Any = None
         self.device = device
+
+    def set_precision(self, precision: str) -> None:
+        """Compute in ``precision`` (auto, fp32 or bf16; see the class docstring) from the next call on."""
+        if precision not in self._HINTS:
+            raise ConfigError(f"precision={precision} does not apply to an OpenVINO model on the CPU; use "
+                              f"precision={' or '.join(self._HINTS)}")
+        if self._HINTS[precision] != self._hint:
+            self._hint, self.compiled = self._HINTS[precision], None
+
+    @property
+    def compute_precision(self) -> str:
+        """The precision of the float layers, as torch names it (bfloat16, float32)."""
+        hint = self._hint or self._core.get_property("CPU", "INFERENCE_PRECISION_HINT").to_string()
+        return {"bf16": "bfloat16", "f16": "float16"}.get(hint, "float32")
+
+    def _compile(self) -> None:
+        config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": cpu_threads()}
+        if self._hint is not None:
+            config["INFERENCE_PRECISION_HINT"] = self._hint
+        self.compiled = self._core.compile_model(self._model, "CPU", config)
+        self.request = self.compiled.create_infer_request()
 
     def __call__(self, batch: Any) -> Any:
         import numpy as np
@@ -349,6 +374,8 @@ class OpenVinoNetwork(_ExportedNetwork):
         if batch.dtype != torch.uint8:  # a float NCHW batch in [0, 1], as the torch network takes it
             batch = batch.mul(255.0).round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1)
         array = np.ascontiguousarray(batch.detach().cpu().numpy())
+        if self.compiled is None:
+            self._compile()
         out = self.request.infer({0: array})[self.compiled.output(0)]
         return torch.from_numpy(np.array(out, dtype=np.float32, copy=True))
 
