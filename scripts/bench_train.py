@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     from _benchdoc import machine_description, markdown_table, write_section
     from yardwatch.models.loader import ensure_offline
-    from yardwatch.models.loader import model_yaml
+    from yardwatch.models.loader import cpu_has_amx_bf16, model_yaml
     from yardwatch.train import read_dataset
 
     if not args.data.is_file():
@@ -84,12 +84,15 @@ def main(argv: list[str] | None = None) -> int:
     shared = [f"epochs={args.epochs}", f"imgsz={args.imgsz}", f"batch={args.batch}", "device=cpu",
               f"workers={args.workers}", "seed=0"]
 
-    def yardwatch_cmd(run_dir: Path, *extra: str) -> list[str]:
+    def yardwatch_cmd(run_dir: Path, *extra: str, amp: str = "false") -> list[str]:
         return [shutil.which("yardwatch") or "yardwatch", "train", f"data={args.data}", f"task={args.task}",
                 f"model={args.model}", *shared, f"out_dir={run_dir}", "augment=none", "trainer.plots=false",
-                "trainer.amp=false", f"+trainer.fraction={args.fraction}", *extra]
+                f"trainer.amp={amp}", f"+trainer.fraction={args.fraction}", *extra]
 
-    names = ("yolo train", "yardwatch train", "yardwatch train channels_last=false")
+    # bf16 is a row only where the CPU multiplies bf16 natively (AMX); elsewhere it is emulated and slower.
+    bf16 = cpu_has_amx_bf16()
+    names = ("yolo train", "yardwatch train", "yardwatch train channels_last=false",
+             *(("yardwatch train trainer.amp=bf16",) if bf16 else ()))
     best: dict[str, tuple[float, float]] = {name: (float("inf"),) * 2 for name in names}
     pairs: list[tuple[int, float, float, float, float]] = []  # repeat, yolo wall, yw wall, yolo train, yw train
     try:
@@ -99,10 +102,11 @@ def main(argv: list[str] | None = None) -> int:
                         f"data={args.data}", *shared, f"project={work}", f"name={yolo_dir.name}", "exist_ok=True",
                         "pretrained=False", "plots=False", "amp=False", f"fraction={args.fraction}",
                         "deterministic=True", *(f"{k}={v}" for k, v in knobs.items())]
-            nchw_dir = work / f"yw_nchw{repeat}"
-            yw_cmd, nchw_cmd = yardwatch_cmd(yw_dir), yardwatch_cmd(nchw_dir, "channels_last=false")
+            nchw_dir, bf16_dir = work / f"yw_nchw{repeat}", work / f"yw_bf16{repeat}"
+            commands = [yolo_cmd, yardwatch_cmd(yw_dir), yardwatch_cmd(nchw_dir, "channels_last=false"),
+                        yardwatch_cmd(bf16_dir, amp="bf16")]
             timings = []
-            for name, command, run_dir in zip(names, (yolo_cmd, yw_cmd, nchw_cmd), (yolo_dir, yw_dir, nchw_dir)):
+            for name, command, run_dir in zip(names, commands, (yolo_dir, yw_dir, nchw_dir, bf16_dir)):
                 wall = _run(command, env, work / f"{run_dir.name}.log")
                 train = _results_seconds(run_dir)
                 best[name] = (min(best[name][0], wall), min(best[name][1], train))
@@ -127,6 +131,10 @@ def main(argv: list[str] | None = None) -> int:
     layout = best["yardwatch train channels_last=false"][1] / best["yardwatch train"][1]
     summary += (f". Channels-last on the CPU (yardwatch's default, `channels_last=true`): {layout:.2f}x the training "
                 "images/s of the same command with `channels_last=false`")
+    if bf16:
+        speed = best["yardwatch train"][1] / best["yardwatch train trainer.amp=bf16"][1]
+        summary += (f". bf16 autocast on this AMX CPU (`trainer.amp=bf16`, what `trainer.amp=auto` picks here): "
+                    f"{speed:.2f}x the training images/s of fp32")
     print(table)
     print(paired)
     print(summary)

@@ -321,6 +321,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--augment", default="overhead", help="augment config (configs/augment/<name>.yaml)")
     parser.add_argument("--trainer", default="cpu", help="trainer config (configs/trainer/<name>.yaml)")
     parser.add_argument("--seed", type=int, default=0, help="training seed")
+    parser.add_argument("--amp", default=None,
+                        help="trainer.amp (auto, bf16, fp32, ...); default: the trainer config's")
     parser.add_argument("--even-tarps", action="store_true",
                         help="training scenes with every tarp colour equally likely and more tarps (even_tarp_groups)")
     parser.add_argument("--obb-angle", choices=OBB_ANGLES, default="sigmoid",
@@ -334,6 +336,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--no-scene-eval", action="store_true",
                         help="skip the scene-level evaluation (yardwatch predict + evaluate on held-out scenes)")
     return parser.parse_args(argv)
+
+
+def _amp_value(text: str) -> bool | str:
+    return {"true": True, "false": False}.get(text.lower(), text)
 
 
 def _group_config(group: str, name: str) -> dict[str, Any]:
@@ -365,7 +371,8 @@ def main(argv: list[str] | None = None) -> int:
             patience=max(args.epochs, 1), overwrite=True, obb_angle=args.obb_angle,
             obb_box_targets=args.obb_box_targets,
             augment=make_augment_spec(augment.get("albumentations") or [], augment.get("ultralytics") or {}),
-            trainer={**_group_config("trainer", args.trainer), **({"time": args.hours} if args.hours else {})})
+            trainer={**_group_config("trainer", args.trainer), **({"time": args.hours} if args.hours else {}),
+                     **({"amp": _amp_value(args.amp)} if args.amp is not None else {})})
         start = time.perf_counter()
         result = train_detector(config)
         seconds["train (CPU)"] = time.perf_counter() - start

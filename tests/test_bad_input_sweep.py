@@ -273,6 +273,7 @@ CASES: list[tuple[str, str, tuple[str, ...], str]] = [
     ("train-trainer-type", "train", ("data={dataset_good}", "trainer.lr0=fast"), "trainer.lr0"),
     ("train-trainer-lr0-nan", "train", ("data={dataset_good}", "task=detect", "trainer.lr0=nan"), "lr0"),
     ("train-trainer-unknown-key", "train", ("data={dataset_good}", "trainer.foo=1"), "foo"),
+    ("train-trainer-amp", "train", ("data={dataset_good}", "trainer.amp=fp8"), "trainer.amp"),
     ("train-model-task-mismatch", "train", ("data={dataset_good}", "model=yolov8n-obb", "task=detect"),
      "task"),
     ("train-weights-corrupt", "train", ("data={dataset_good}", "task=detect", "weights={corrupt_pt}"),

@@ -81,6 +81,7 @@ def test_gpu_list_becomes_a_ddp_device_string(tmp_path: Path, monkeypatch):
     ("trainer.lr0=nan", r"trainer.lr0=nan: must be a number in \(0, 1\]"),
     ("trainer.lr0=0", r"trainer.lr0=0.0: must be a number in \(0, 1\]"),
     ("+trainer.fraction=1.5", r"trainer.fraction=1.5: must be a number in \(0, 1\]"),
+    ("trainer.amp=fp8", "trainer.amp='fp8': expected true, false or one of auto, fp16, bf16, fp32"),
     ("nested_iou=0", r"nested_iou=0 is out of range \(0.0, 1.0\]"),
     ("nested_iou=1.5", r"nested_iou=1.5 is out of range"),
     ("nested_iou=yes", "nested_iou='yes' is not a finite number"),

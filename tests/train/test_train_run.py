@@ -256,3 +256,75 @@ def test_channels_last_callback_leaves_ddp_and_mps_alone(world_size: int, device
     trainer = SimpleNamespace(model=model, ema=None, world_size=world_size, device=torch.device(device))
     ChannelsLastCallback()(trainer)
     assert model[0].weight.is_contiguous()
+
+
+def _tensors(value) -> list[torch.Tensor]:
+    if isinstance(value, torch.Tensor):
+        return [value]
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, (list, tuple)):
+        return [t for v in value for t in _tensors(v)]
+    return []
+
+
+def test_amp_bf16_on_the_cpu_runs_the_network_in_bf16_and_the_loss_in_float32(tmp_path: Path, monkeypatch) -> None:
+    """trainer.amp=bf16 on the CPU (ultralytics' own autocast refuses it): the network's outputs reach the loss in
+    bf16 under autocast, the loss sees float32 with autocast off, the weights train, the checkpoint pickles no
+    yardwatch class, and ultralytics' autocast is given back after the run."""
+    import ultralytics.engine.trainer as trainer_module
+    from ultralytics.utils.loss import RotatedBboxLoss
+
+    from conftest import write_tiny_dataset
+
+    from yardwatch.models import training
+
+    entering, inside = [], []
+    original_call, original_box = training._Float32LossMixin.__call__, RotatedBboxLoss.forward
+
+    def recording_call(self, preds, batch):
+        entering.append(({t.dtype for t in _tensors(preds) if t.is_floating_point()},
+                         torch.is_autocast_enabled("cpu")))
+        return original_call(self, preds, batch)
+
+    def recording_box(self, pred_dist, pred_bboxes, *args, **kwargs):
+        inside.append((pred_dist.dtype, pred_bboxes.dtype, torch.is_autocast_enabled("cpu")))
+        return original_box(self, pred_dist, pred_bboxes, *args, **kwargs)
+
+    monkeypatch.setattr(training._Float32LossMixin, "__call__", recording_call)
+    monkeypatch.setattr(RotatedBboxLoss, "forward", recording_box)
+    autocast_before = trainer_module.autocast
+    data = write_tiny_dataset(tmp_path / "data", "obb")
+    result = train_detector(_config(data, tmp_path / "run", "obb", trainer={"plots": False, "amp": "bf16"}))
+    assert trainer_module.autocast is autocast_before
+    assert entering and all(torch.bfloat16 in dtypes and on for dtypes, on in entering)
+    assert inside and all(d == b == torch.float32 and not on for d, b, on in inside)
+    assert result.metrics["train_precision"] == "bf16"
+    assert result.card.training["trainer"]["amp"] == "bf16"
+    pickled = _pickled(result.best_weights)
+    assert b"Float32" not in pickled and b"yardwatch.models.training" not in pickled
+    model = load_model(result.best_weights, device="cpu")
+    assert model.forward(torch.zeros(1, 3, 128, 128)).shape[1] == 8
+
+
+@pytest.mark.parametrize("amp, device, amx, expected", [
+    ("auto", "cpu", True, "bf16"), ("auto", "cpu", False, False), ("auto", "0", False, True),
+    ("auto", "mps", True, False), (True, "cpu", True, False), ("fp16", "0", False, True), (True, "mps", False, False),
+    ("bf16", "cpu", False, "bf16"), ("BF16", "0", False, "bf16"), (False, "0", True, False),
+    ("fp32", "cpu", True, False),
+])
+def test_trainer_amp_resolves_per_device(amp, device, amx, expected, monkeypatch) -> None:
+    from yardwatch.models import training
+
+    monkeypatch.setattr(training, "cpu_has_amx_bf16", lambda: amx)
+    assert training.ultralytics_amp(amp, device) == expected
+
+
+def test_trainer_amp_bf16_on_mps_and_unknown_names_are_config_errors() -> None:
+    from yardwatch.errors import ConfigError
+    from yardwatch.models.training import ultralytics_amp
+
+    with pytest.raises(ConfigError, match="trainer.amp=bf16: no bf16 training on MPS"):
+        ultralytics_amp("bf16", "mps")
+    with pytest.raises(ConfigError, match="trainer.amp='fp8'"):
+        ultralytics_amp("fp8", "cpu")

@@ -33,7 +33,7 @@ from yardwatch.infer.decode import decode_batch
 from yardwatch.infer.merge import MergeSettings, merge_seams
 from yardwatch.io.raster import (SceneInfo, compute_normalization, iter_tile_arrays, open_scene, reading_order,
                                  strip_read_cache_bytes)
-from yardwatch.models.loader import LoadedModel
+from yardwatch.models.loader import LoadedModel, cpu_has_amx_bf16
 from yardwatch.tiling import make_tile_grid
 
 log = logging.getLogger(__name__)
@@ -187,16 +187,6 @@ def plan_scene(scene: SceneInfo, model: LoadedModel, settings: InferenceSettings
     return ScenePlan(scene=scene, windows_px=arr, scale=tile_scene / settings.tile_size_px, normalization=None)
 
 
-def cpu_has_amx_bf16() -> bool:
-    """Whether this CPU multiplies bf16 matrices natively (Intel AMX tiles, Sapphire Rapids and later).
-
-    There, bf16 measured 1.8x faster than fp32 end to end with the same detections (docs/benchmarks.md, run 15:
-    11.1 against 20.3 s at 8192 px, scene mAP50 0.642 against 0.641). Without AMX, bf16 is emulated and 2.2-2.5x
-    slower (runs 9-12), so ``precision=auto`` picks it only here."""
-    probe = getattr(torch.cpu, "_is_amx_tile_supported", None)
-    return bool(probe and probe())
-
-
 def _input_dtype(precision: str, device: torch.device) -> torch.dtype:
     if precision == "auto":
         if device.type == "cuda":
@@ -259,8 +249,9 @@ class InferenceEngine:
 
     def __init__(self, model: LoadedModel, settings: InferenceSettings) -> None:
         if settings.tile_size_px % model.stride:
+            suggested = max(model.stride, settings.tile_size_px // model.stride * model.stride)
             raise ConfigError(f"tile_size_px={settings.tile_size_px} is not a multiple of the model stride "
-                              f"{model.stride}; use e.g. {max(model.stride, settings.tile_size_px // model.stride * model.stride)}")
+                              f"{model.stride}; use e.g. {suggested}")
         if settings.overlap_px >= settings.tile_size_px:
             raise ConfigError(f"overlap_px={settings.overlap_px} must be smaller than tile_size_px="
                               f"{settings.tile_size_px}")

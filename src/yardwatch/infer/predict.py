@@ -164,7 +164,8 @@ def predict_scenes(scenes: Sequence[SceneRef], weights: str | os.PathLike[str], 
                 log.error("%s", result.error)
                 continue
             item = next(s for s in by_index.values() if s.scene_id == result.scene.scene_id)
-            report = write_scene_detections(result, item, model, out_dir, fmt, out_crs, aoi_px.get(item.scene_id), quicklook)
+            report = write_scene_detections(result, item, model, out_dir, fmt, out_crs, aoi_px.get(item.scene_id),
+                                            quicklook)
             summary.scenes.append(report)
             megapixels += result.scene.width * result.scene.height / 1e6
     finally:

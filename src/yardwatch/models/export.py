@@ -89,7 +89,8 @@ def _ultralytics_export(weights: Path, card: ModelCard, fmt: str, size: int, *, 
         return Path(YOLO(str(weights), task=card.task).export(format=fmt, imgsz=size, half=half, dynamic=dynamic,
                                                               simplify=False, device=0 if fmt == "engine" else "cpu"))
     except Exception as err:  # noqa: BLE001 - the exporter raises many kinds; the user needs the reason
-        raise ModelError(f"weights={shown_as or weights}: export to {fmt} failed ({type(err).__name__}: {err})") from err
+        raise ModelError(f"weights={shown_as or weights}: export to {fmt} failed "
+                         f"({type(err).__name__}: {err})") from err
 
 
 def _write_exported_card(card: ModelCard, weights: Path, exported: Path, size: int, fmt: str, *, half: bool,

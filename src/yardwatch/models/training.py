@@ -9,7 +9,12 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from yardwatch.models.loader import ensure_offline, use_cpu_threads
+from yardwatch.errors import ConfigError
+from yardwatch.models.loader import cpu_has_amx_bf16, ensure_offline, use_cpu_threads
+from yardwatch.models.loss_hooks import mixed_class, training_criterion
+
+# Values of ``trainer.amp`` besides true/false.
+AMP_NAMES = ("auto", "fp16", "bf16", "fp32")
 
 
 def ultralytics_version() -> str:
@@ -41,6 +46,99 @@ class ChannelsLastCallback:
             ema.ema.to(memory_format=torch.channels_last)
 
 
+def ultralytics_amp(amp: bool | str, device: str) -> bool | str:
+    """ultralytics' ``amp`` for yardwatch's ``trainer.amp`` on ``device`` (ultralytics' device string).
+
+    - ``auto``: fp16 mixed precision on CUDA (after the offline AMP check), bf16 on a CPU with AMX
+      (:func:`~yardwatch.models.loader.cpu_has_amx_bf16`), fp32 elsewhere.
+    - ``true``/``fp16``: fp16 on CUDA; fp32 on the CPU and MPS, which have no fp16 training (ultralytics' own check
+      turns it off there too).
+    - ``bf16``: bf16 autocast on CUDA (ultralytics') or on the CPU (:class:`CpuBf16Callback`).
+    - ``false``/``fp32``: fp32.
+
+    Raises:
+        ConfigError: an unknown value, or bf16 on MPS.
+    """
+    if isinstance(amp, str):
+        amp = amp.lower()
+    if amp is True or amp == "fp16":
+        return device not in ("cpu", "mps")
+    if amp is False or amp == "fp32":
+        return False
+    if amp == "bf16":
+        if device == "mps":
+            raise ConfigError("trainer.amp=bf16: no bf16 training on MPS; use trainer.amp=false")
+        return "bf16"
+    if amp == "auto":
+        if device == "mps":
+            return False
+        if device == "cpu":
+            return "bf16" if cpu_has_amx_bf16() else False
+        return True
+    raise ConfigError(f"trainer.amp={amp!r}: expected true, false or one of {', '.join(AMP_NAMES)}")
+
+
+def _float32(value: Any) -> Any:
+    import torch
+
+    if isinstance(value, torch.Tensor):
+        return value.float() if value.dtype in (torch.bfloat16, torch.float16) else value
+    if isinstance(value, dict):
+        return {k: _float32(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_float32(v) for v in value)
+    return value
+
+
+class _Float32LossMixin:
+    """The loss of a bf16 CPU training in float32: the network's outputs cast up, autocast off inside the loss
+    (ultralytics computes its CUDA fp16 loss under autocast; bf16 keeps 8 mantissa bits, too few for the
+    distance-bin expectation and IoUs of the box loss)."""
+
+    def __call__(self, preds: Any, batch: Any) -> Any:
+        import torch
+
+        with torch.autocast("cpu", enabled=False):
+            return super().__call__(_float32(preds), batch)  # type: ignore[misc]
+
+
+def _cpu_bf16_autocast(original: Callable[..., Any]) -> Callable[..., Any]:
+    """ultralytics' ``autocast`` that also runs bf16 on the CPU (its own raises: "requires CUDA")."""
+    import torch
+
+    def autocast(enabled: Any, device: str = "cuda") -> Any:
+        if device == "cpu" and enabled is torch.bfloat16:
+            return torch.autocast("cpu", dtype=torch.bfloat16)
+        return original(enabled, device=device)
+
+    autocast.yardwatch_cpu_bf16 = True  # type: ignore[attr-defined]
+    return autocast
+
+
+class CpuBf16Callback:
+    """An ultralytics ``on_train_start`` callback for ``amp=bf16`` on the CPU: the loss in float32.
+
+    The forward and backward passes of the network run under torch's CPU autocast in bf16, which AMX tiles
+    multiply natively (``scripts/bench_train.py`` measures the speed); the weights, optimiser and EMA stay float32
+    and checkpoints are saved as ultralytics saves them. :func:`run_training` swaps the trainer's ``autocast`` for
+    the run.
+    """
+
+    def __call__(self, trainer: Any) -> None:
+        if str(getattr(trainer.args, "amp", "")).lower() != "bf16":
+            return  # also installed on a resumed CPU run, whose precision comes from its checkpoint
+        criterion = training_criterion(trainer)
+        if not isinstance(criterion, _Float32LossMixin):
+            criterion.__class__ = mixed_class(_Float32LossMixin, type(criterion), "Float32")
+
+
+def training_precision(trainer: Any) -> str:
+    """What an ultralytics trainer computes in: ``bf16``, ``fp16`` or ``fp32``."""
+    if not getattr(trainer, "amp", False):
+        return "fp32"
+    return "bf16" if str(getattr(trainer.args, "amp", "")).lower() == "bf16" else "fp16"
+
+
 def channels_last_supported() -> bool:
     """Whether this ultralytics saves NCHW checkpoints from an NHWC training (it has the ``channels_last`` option;
     older releases saved the training layout, and their ``fuse()`` fails on NHWC-strided weights)."""
@@ -69,8 +167,10 @@ def run_training(yolo: Any, train_args: Mapping[str, Any], *, callbacks: Mapping
 
     from yardwatch.models.offline import install_offline_patches
 
-    original_check_amp = trainer_module.check_amp
+    original_check_amp, original_autocast = trainer_module.check_amp, trainer_module.autocast
     try:
+        if cpu:  # a resumed run takes amp from its checkpoint; the wrapper only changes CPU bf16
+            trainer_module.autocast = _cpu_bf16_autocast(original_autocast)
         for event, functions in callbacks.items():
             for function in functions:
                 yolo.add_callback(event, function)
@@ -80,7 +180,7 @@ def run_training(yolo: Any, train_args: Mapping[str, Any], *, callbacks: Mapping
         install_offline_patches()
         yolo.train(**train_args)
     finally:
-        trainer_module.check_amp = original_check_amp
+        trainer_module.check_amp, trainer_module.autocast = original_check_amp, original_autocast
 
 
 def validate(weights: str, task: str, **val_args: Any) -> Any:

@@ -28,7 +28,8 @@ from yardwatch.models.loader import (EMBEDDED_CARD_KEY, OBB_ANGLES, build_yolo, 
                                      write_cache_text)
 from yardwatch.models.nested import DEFAULT_NESTED_IOU, NestedTargetsCallback
 from yardwatch.models.obb_targets import OBB_BOX_TARGETS, AlignedBoxTargetsCallback
-from yardwatch.models.training import (ChannelsLastCallback, channels_last_supported, run_training, ultralytics_version,
+from yardwatch.models.training import (AMP_NAMES, ChannelsLastCallback, CpuBf16Callback, channels_last_supported,
+                                       run_training, training_precision, ultralytics_amp, ultralytics_version,
                                        validate)
 from yardwatch.train.augment import AugmentSpec, build_albumentations
 from yardwatch.train.dataset import DatasetInfo, read_dataset
@@ -42,8 +43,8 @@ _RUN_FILES = frozenset({"weights", "model_card.json", "metrics.json", "results.c
 # Options of ultralytics' trainer that yardwatch passes through (the `trainer/` config group), with their types.
 TRAINER_OPTIONS: dict[str, type | tuple[type, ...]] = {
     "optimizer": str, "lr0": float, "lrf": float, "momentum": float, "weight_decay": float,
-    "warmup_epochs": float, "warmup_bias_lr": float, "cos_lr": bool, "amp": bool, "cache": (bool, str), "plots": bool,
-    "deterministic": bool, "rect": bool, "nbs": int, "val": bool, "save_period": int, "fraction": float,
+    "warmup_epochs": float, "warmup_bias_lr": float, "cos_lr": bool, "amp": (bool, str), "cache": (bool, str),
+    "plots": bool, "deterministic": bool, "rect": bool, "nbs": int, "val": bool, "save_period": int, "fraction": float,
     "multi_scale": float, "time": float,
 }
 # Ranges of the numeric ones: (low, high, low excluded).
@@ -198,6 +199,8 @@ def _check_trainer_options(options: Mapping[str, Any]) -> dict[str, Any]:
             if not math.isfinite(value) or value > hi or (value <= lo if lo_open else value < lo):
                 raise ConfigError(f"trainer.{key}={value!r}: must be a number in {'(' if lo_open else '['}{lo:g}, "
                                   f"{hi:g}]")
+        if key == "amp" and isinstance(value, str) and value.lower() not in AMP_NAMES:
+            raise ConfigError(f"trainer.amp={value!r}: expected true, false or one of {', '.join(AMP_NAMES)}")
         checked[key] = value
     return checked
 
@@ -292,10 +295,12 @@ class EpochTimer:
         self.train_seconds = 0.0
         self.epochs = 0
         self.images_per_epoch = 0
+        self.precision: str | None = None  # what the trainer computes in (None under DDP: the workers train)
         self._start = 0.0
 
     def on_train_epoch_start(self, trainer: Any) -> None:
         self._start = time.perf_counter()
+        self.precision = training_precision(trainer)
 
     def on_train_epoch_end(self, trainer: Any) -> None:
         self.train_seconds += time.perf_counter() - self._start
@@ -381,11 +386,12 @@ def ultralytics_train_args(config: TrainConfig, data_yaml: Path, imgsz: int, dev
         "verbose": False,
         # A .pt is fine-tuned from its weights; ultralytics >= 8.4 builds a fresh network when pretrained=False,
         # so passing False here silently trained every "fine-tune" from scratch (mAP 0.79 -> 0.00).
-        "pretrained": str(config.model).endswith(".pt"), "amp": device not in ("cpu", "mps"),
+        "pretrained": str(config.model).endswith(".pt"),
         "augmentations": build_albumentations(config.augment.albumentations),
     }
     args.update(config.augment.ultralytics)
     args.update(_check_trainer_options(config.trainer))
+    args["amp"] = ultralytics_amp(args.get("amp", True), device)
     return args
 
 
@@ -403,6 +409,7 @@ def train_detector(config: TrainConfig) -> TrainResult:
     ensure_offline()
     check_config(config)
     device = ultralytics_device(config.device)
+    ultralytics_amp(config.trainer.get("amp", True), device)  # bf16 on MPS fails here, before out_dir is made
     log.info("training on device %s", device if device in ("cpu", "mps") else f"cuda:{device}")
     dataset = read_dataset(config.data, config.task, expected_classes=CLASS_NAMES if config.check_classes else None)
     imgsz = config.imgsz or int(dataset.yardwatch.get("tile_size_px") or 640)
@@ -431,6 +438,8 @@ def train_detector(config: TrainConfig) -> TrainResult:
         callbacks.setdefault("on_train_start", []).append(NestedTargetsCallback(config.nested_iou))
     if config.task == "obb" and config.obb_box_targets == "aligned":
         callbacks.setdefault("on_train_start", []).append(AlignedBoxTargetsCallback())
+    if device == "cpu":  # does nothing unless the run (or the resumed checkpoint) trains in bf16
+        callbacks.setdefault("on_train_start", []).append(CpuBf16Callback())
     if channels_last_supported():
         if config.channels_last:
             callbacks["on_pretrain_routine_end"] = [ChannelsLastCallback()]
@@ -472,6 +481,7 @@ def _finish_run(config: TrainConfig, dataset: DatasetInfo, data_yaml: Path, yolo
         "train_seconds": round(timer.train_seconds, 3),
         "wall_seconds": round(wall_seconds, 3),
         "train_images_per_s": round(images_seen / timer.train_seconds, 3) if timer.train_seconds else None,
+        "train_precision": timer.precision,
     }
     block = dataset.yardwatch
     normalization = block.get("normalization")
