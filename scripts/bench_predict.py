@@ -8,9 +8,10 @@ One run, side by side, each method in its own subprocess (so peak memory is its 
   OpenVINO rows through OpenVINO, int8 = ``yardwatch export int8=true`` calibrated on 64 tiles of another
   synthetic scene), reader ``thread`` (the default); ``yardwatch fp32 inline``: the same reading tiles between
   forward passes (no reader thread);
-  ``yardwatch fp32 compiled``: ``compile=true`` (torch.compile), the second run in its process (the first, which
-  compiles, is timed apart).
-* ``forward only`` / ``forward only compiled`` / ``forward only bf16`` / ``forward only openvino int8``: the bare
+  ``yardwatch fp32 compiled`` / ``yardwatch bf16 compiled``: ``compile=true`` (torch.compile), the second run in
+  its process (the first, which compiles, is timed apart).
+* ``forward only`` / ``forward only compiled`` / ``forward only bf16`` / ``forward only bf16 compiled`` /
+  ``forward only openvino int8``: the bare
   network as yardwatch runs it (fused, channels-last; the int8 IR) on the same tiles, already in memory and
   converted (the floor for end-to-end time).
 * ``sahi b1`` / ``sahi b8``: ``sahi.predict.get_sliced_prediction`` given the file path, same slice size and
@@ -48,9 +49,10 @@ os.environ.setdefault("YOLO_VERBOSE", "false")
 from _benchdoc import machine_description, markdown_table, write_section  # noqa: E402
 
 CPU_METHODS = ("yardwatch_fp32", "yardwatch_fp32_inline", "yardwatch_fp32_compiled", "yardwatch_bf16",
-               "yardwatch_onnx", "yardwatch_onnx_int8", "yardwatch_openvino", "yardwatch_openvino_int8",
-               "forward_only", "forward_only_compiled", "forward_only_bf16", "forward_only_openvino_int8",
-               "sahi_b1", "sahi_b8", "ultralytics_loop")
+               "yardwatch_bf16_compiled", "yardwatch_onnx", "yardwatch_onnx_int8", "yardwatch_openvino",
+               "yardwatch_openvino_int8",
+               "forward_only", "forward_only_compiled", "forward_only_bf16", "forward_only_bf16_compiled",
+               "forward_only_openvino_int8", "sahi_b1", "sahi_b8", "ultralytics_loop")
 # the export each method runs, by the suffix of its name: (format, int8); the others run the .pt
 EXPORTS = {"_onnx": ("onnx", False), "_onnx_int8": ("onnx", True), "_openvino": ("openvino", False),
            "_openvino_int8": ("openvino", True)}
@@ -69,7 +71,7 @@ def _method_precision(method: str, device: str) -> str:
     """The ``precision`` a method runs at: bf16 for the bf16 rows; for OpenVINO rows ``auto``, OpenVINO's own choice
     for the float layers (bf16 on a CPU with AMX, fp32 elsewhere), as a user gets it; else fp32 on the CPU and fp16
     on CUDA, so that the fp32 rows stay fp32 even where ``precision=auto`` would be bf16."""
-    if method.endswith("_bf16"):
+    if method.endswith(("_bf16", "_bf16_compiled")):
         return "bf16"
     if "openvino" in method:
         return "auto"
@@ -192,7 +194,7 @@ def worker(method: str, scene: Path, weights: Path, out_dir: Path, batch: int, d
         model = load_model(method_weights(method, weights), device)
         engine = InferenceEngine(model, InferenceSettings(tile_size_px=tile, overlap_px=overlap, batch_size=batch,
                                                           precision=precision,
-                                                          compile=method == "forward_only_compiled"))
+                                                          compile=method.endswith("_compiled")))
         model = engine.model  # the compiled network when compile is on
         tiles, _ = _load_tiles(scene, tile, overlap)
         tiles += [np.zeros_like(tiles[0])] * (-len(tiles) % batch if engine._compiled else 0)  # one batch shape
@@ -454,8 +456,8 @@ def main() -> None:
 
     def floor(key: str) -> float | None:
         """The forward-only time that ``key`` is compared with: same precision, same device."""
-        name = ("forward_only_bf16" if "bf16" in key else "forward_only_compiled" if "compiled" in key
-                else "forward_only_openvino_int8" if "openvino_int8" in key else "forward_only")
+        name = ("forward_only_openvino_int8" if "openvino_int8" in key
+                else "forward_only" + ("_bf16" if "bf16" in key else "") + ("_compiled" if "compiled" in key else ""))
         name += key[key.index("@"):] if "@" in key else ""
         return results.get(name, {}).get("seconds")
 
@@ -477,7 +479,8 @@ def main() -> None:
     sahi = [results[k]["seconds"] for k in ("sahi_b1", "sahi_b8") if k in results and "error" not in results[k]]
     speedups = []
     if sahi:
-        for key in ("yardwatch_fp32", "yardwatch_fp32_compiled", "yardwatch_bf16", "yardwatch_onnx",
+        for key in ("yardwatch_fp32", "yardwatch_fp32_compiled", "yardwatch_bf16", "yardwatch_bf16_compiled",
+                    "yardwatch_onnx",
                     "yardwatch_onnx_int8", "yardwatch_openvino", "yardwatch_openvino_int8"):
             if key in results and "error" not in results[key]:
                 speedups.append((key, round(min(sahi) / results[key]["seconds"], 2)))
@@ -503,10 +506,11 @@ def main() -> None:
                "highest round)" if args.repeats > 1 else "") + ".", "", table, ""]
     if speedups:
         text += ["Speed-up over SAHI's better batch size: " + ", ".join(f"{k} {v}x" for k, v in speedups), ""]
-    first = results.get("yardwatch_fp32_compiled", {}).get("first_run_seconds")
-    if first:
-        text += [f"yardwatch_fp32_compiled is the second run in its process; the first, which compiles the network "
-                 f"(torch.compile, inductor), took {first:.1f} s.", ""]
+    for key in ("yardwatch_fp32_compiled", "yardwatch_bf16_compiled"):
+        first = results.get(key, {}).get("first_run_seconds")
+        if first:
+            text += [f"{key} is the second run in its process; the first, which compiles the network "
+                     f"(torch.compile, inductor), took {first:.1f} s.", ""]
     if memory_rows:
         text += [markdown_table(("scene", "yardwatch fp32 extra RSS MB", "over model + libraries MB", "seconds"),
                                 memory_rows), ""]
