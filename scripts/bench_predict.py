@@ -71,7 +71,7 @@ def _method_precision(method: str, device: str) -> str:
     """The ``precision`` a method runs at: bf16 for the bf16 rows; for OpenVINO rows ``auto``, OpenVINO's own choice
     for the float layers (bf16 on a CPU with AMX, fp32 elsewhere), as a user gets it; else fp32 on the CPU and fp16
     on CUDA, so that the fp32 rows stay fp32 even where ``precision=auto`` would be bf16."""
-    if method.endswith(("_bf16", "_bf16_compiled")):
+    if "_bf16" in method:
         return "bf16"
     if "openvino" in method:
         return "auto"
@@ -479,10 +479,9 @@ def main() -> None:
     sahi = [results[k]["seconds"] for k in ("sahi_b1", "sahi_b8") if k in results and "error" not in results[k]]
     speedups = []
     if sahi:
-        for key in ("yardwatch_fp32", "yardwatch_fp32_compiled", "yardwatch_bf16", "yardwatch_bf16_compiled",
-                    "yardwatch_onnx",
-                    "yardwatch_onnx_int8", "yardwatch_openvino", "yardwatch_openvino_int8"):
-            if key in results and "error" not in results[key]:
+        for key in CPU_METHODS:  # every yardwatch row but the inline reader's
+            row_ran = key in results and "error" not in results[key]
+            if row_ran and key.startswith("yardwatch") and not key.endswith("_inline"):
                 speedups.append((key, round(min(sahi) / results[key]["seconds"], 2)))
     memory_rows = []
     if args.memory_size:
@@ -506,8 +505,8 @@ def main() -> None:
                "highest round)" if args.repeats > 1 else "") + ".", "", table, ""]
     if speedups:
         text += ["Speed-up over SAHI's better batch size: " + ", ".join(f"{k} {v}x" for k, v in speedups), ""]
-    for key in ("yardwatch_fp32_compiled", "yardwatch_bf16_compiled"):
-        first = results.get(key, {}).get("first_run_seconds")
+    for key in CPU_METHODS:
+        first = results.get(key, {}).get("first_run_seconds")  # the compiled rows
         if first:
             text += [f"{key} is the second run in its process; the first, which compiles the network "
                      f"(torch.compile, inductor), took {first:.1f} s.", ""]

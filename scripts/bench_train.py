@@ -103,10 +103,11 @@ def main(argv: list[str] | None = None) -> int:
                         "pretrained=False", "plots=False", "amp=False", f"fraction={args.fraction}",
                         "deterministic=True", *(f"{k}={v}" for k, v in knobs.items())]
             nchw_dir, bf16_dir = work / f"yw_nchw{repeat}", work / f"yw_bf16{repeat}"
-            commands = [yolo_cmd, yardwatch_cmd(yw_dir), yardwatch_cmd(nchw_dir, "channels_last=false"),
-                        yardwatch_cmd(bf16_dir, amp="bf16")]
+            runs = [(yolo_cmd, yolo_dir), (yardwatch_cmd(yw_dir), yw_dir),
+                    (yardwatch_cmd(nchw_dir, "channels_last=false"), nchw_dir),
+                    *([(yardwatch_cmd(bf16_dir, amp="bf16"), bf16_dir)] if bf16 else [])]
             timings = []
-            for name, command, run_dir in zip(names, commands, (yolo_dir, yw_dir, nchw_dir, bf16_dir)):
+            for name, (command, run_dir) in zip(names, runs, strict=True):
                 wall = _run(command, env, work / f"{run_dir.name}.log")
                 train = _results_seconds(run_dir)
                 best[name] = (min(best[name][0], wall), min(best[name][1], train))

@@ -46,6 +46,19 @@ class ChannelsLastCallback:
             ema.ema.to(memory_format=torch.channels_last)
 
 
+def check_amp_name(amp: bool | str) -> bool | str:
+    """``trainer.amp`` as given, its name lower-cased: ``true``, ``false`` or one of :data:`AMP_NAMES`.
+
+    Raises:
+        ConfigError: any other value.
+    """
+    if isinstance(amp, bool):
+        return amp
+    if isinstance(amp, str) and amp.lower() in AMP_NAMES:
+        return amp.lower()
+    raise ConfigError(f"trainer.amp={amp!r}: expected true, false or one of {', '.join(AMP_NAMES)}")
+
+
 def ultralytics_amp(amp: bool | str, device: str) -> bool | str:
     """ultralytics' ``amp`` for yardwatch's ``trainer.amp`` on ``device`` (ultralytics' device string).
 
@@ -59,8 +72,7 @@ def ultralytics_amp(amp: bool | str, device: str) -> bool | str:
     Raises:
         ConfigError: an unknown value, or bf16 on MPS.
     """
-    if isinstance(amp, str):
-        amp = amp.lower()
+    amp = check_amp_name(amp)
     if amp is True or amp == "fp16":
         return device not in ("cpu", "mps")
     if amp is False or amp == "fp32":
@@ -69,13 +81,12 @@ def ultralytics_amp(amp: bool | str, device: str) -> bool | str:
         if device == "mps":
             raise ConfigError("trainer.amp=bf16: no bf16 training on MPS; use trainer.amp=false")
         return "bf16"
-    if amp == "auto":
-        if device == "mps":
-            return False
-        if device == "cpu":
-            return "bf16" if cpu_has_amx_bf16() else False
-        return True
-    raise ConfigError(f"trainer.amp={amp!r}: expected true, false or one of {', '.join(AMP_NAMES)}")
+    # auto
+    if device == "mps":
+        return False
+    if device == "cpu":
+        return "bf16" if cpu_has_amx_bf16() else False
+    return True
 
 
 def _float32(value: Any) -> Any:

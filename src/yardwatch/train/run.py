@@ -28,9 +28,9 @@ from yardwatch.models.loader import (EMBEDDED_CARD_KEY, OBB_ANGLES, build_yolo, 
                                      write_cache_text)
 from yardwatch.models.nested import DEFAULT_NESTED_IOU, NestedTargetsCallback
 from yardwatch.models.obb_targets import OBB_BOX_TARGETS, AlignedBoxTargetsCallback
-from yardwatch.models.training import (AMP_NAMES, ChannelsLastCallback, CpuBf16Callback, channels_last_supported,
-                                       run_training, training_precision, ultralytics_amp, ultralytics_version,
-                                       validate)
+from yardwatch.models.training import (ChannelsLastCallback, CpuBf16Callback, channels_last_supported,
+                                       check_amp_name, run_training, training_precision, ultralytics_amp,
+                                       ultralytics_version, validate)
 from yardwatch.train.augment import AugmentSpec, build_albumentations
 from yardwatch.train.dataset import DatasetInfo, read_dataset
 
@@ -199,8 +199,8 @@ def _check_trainer_options(options: Mapping[str, Any]) -> dict[str, Any]:
             if not math.isfinite(value) or value > hi or (value <= lo if lo_open else value < lo):
                 raise ConfigError(f"trainer.{key}={value!r}: must be a number in {'(' if lo_open else '['}{lo:g}, "
                                   f"{hi:g}]")
-        if key == "amp" and isinstance(value, str) and value.lower() not in AMP_NAMES:
-            raise ConfigError(f"trainer.amp={value!r}: expected true, false or one of {', '.join(AMP_NAMES)}")
+        if key == "amp":
+            check_amp_name(value)
         checked[key] = value
     return checked
 
