@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import hashlib
 import re
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -320,17 +322,22 @@ def test_a_failure_mid_write_leaves_nothing(labeled_scene, tmp_path, monkeypatch
     scene, labels, _ = labeled_scene
     calls = []
 
-    def failing_png(path, rgb, params):
+    def failing_png(path, rgb, params):  # slow, so the reader thread is still tiles ahead when a write fails
         calls.append(path)
-        if len(calls) == 3:
+        time.sleep(0.02)
+        if len(calls) >= 3:  # two encoder threads append concurrently
             raise OSError("disk full")
         return original(path, rgb, params)
 
     original = dataset_module._write_png
     monkeypatch.setattr(dataset_module, "_write_png", failing_png)
     options = TilingOptions(tile_size_px=64, overlap_px=0, split=ALL_TRAIN, negative_ratio=None)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(OSError, match="disk full") as raised:
         tile_scenes(scene, tmp_path / "out" / "ds", labels=labels, options=options)
+    # the reader thread stopped with the scene, though the error's traceback still holds the frames (CI once
+    # aborted on the reader's read of the closed dataset)
+    assert raised.traceback
+    assert [t for t in threading.enumerate() if t.name == "yardwatch-tile-reader"] == []
     assert list((tmp_path / "out").iterdir()) == []
 
 

@@ -23,6 +23,7 @@ import threading
 from collections import deque
 from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor, as_completed
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -485,27 +486,30 @@ def _write_scene(job: _SceneJob, progress: Any | None = None) -> _SceneResult:
             ThreadPoolExecutor(max_workers=threads, thread_name_prefix="yardwatch-png") as pool:
         order = reading_order([Window(*t.window) for t in job.tiles], src.block_shapes[job.norm.bands[0] - 1][1])
         tiles = [job.tiles[i] for i in order]
-        reads = prefetch(iter_tiles(src, [Window(*t.window) for t in tiles], job.norm, out_shape=out_shape,
-                                    keep_raw=job.write_geotiff))
-        for tile, read in zip(tiles, reads, strict=True):
-            in_scene = read.inside_frac * read.valid.size
-            nodata_frac = float(np.clip(1.0 - read.valid.sum() / in_scene, 0.0, 1.0)) if in_scene else 1.0
-            if nodata_frac > job.max_nodata_frac:
-                skipped += 1
-                lost += tile.n_objects
-            else:
-                col, row, width, height = tile.window
-                transform = src.transform @ Affine.translation(col, row) @ Affine.scale(
-                    width / read.rgb.shape[1], height / read.rgb.shape[0])
-                pending.append(pool.submit(write, tile, read.rgb, read.raw, transform, src.dtypes[0], src.nodata))
-                rows.append((tile.tile_id, job.scene_id, *tile.window, tile.split, tile.n_objects,
-                             f"{nodata_frac:.4f}"))
-            while len(pending) > 2 * threads or (pending and pending[0].done()):
+        # Only the reader thread touches ``src`` from here on, and closing() stops it before ``src`` closes: an
+        # error's traceback would otherwise keep the generator, and so the thread reading, alive past the close.
+        scene_transform, dtype, nodata = src.transform, src.dtypes[0], src.nodata
+        with closing(prefetch(iter_tiles(src, [Window(*t.window) for t in tiles], job.norm, out_shape=out_shape,
+                                         keep_raw=job.write_geotiff))) as reads:
+            for tile, read in zip(tiles, reads, strict=True):
+                in_scene = read.inside_frac * read.valid.size
+                nodata_frac = float(np.clip(1.0 - read.valid.sum() / in_scene, 0.0, 1.0)) if in_scene else 1.0
+                if nodata_frac > job.max_nodata_frac:
+                    skipped += 1
+                    lost += tile.n_objects
+                else:
+                    col, row, width, height = tile.window
+                    transform = scene_transform @ Affine.translation(col, row) @ Affine.scale(
+                        width / read.rgb.shape[1], height / read.rgb.shape[0])
+                    pending.append(pool.submit(write, tile, read.rgb, read.raw, transform, dtype, nodata))
+                    rows.append((tile.tile_id, job.scene_id, *tile.window, tile.split, tile.n_objects,
+                                 f"{nodata_frac:.4f}"))
+                while len(pending) > 2 * threads or (pending and pending[0].done()):
+                    pending.popleft().result()
+                if progress is not None:
+                    progress.update(1)
+            while pending:
                 pending.popleft().result()
-            if progress is not None:
-                progress.update(1)
-        while pending:
-            pending.popleft().result()
     return _SceneResult(tuple(rows), skipped, lost)
 
 
