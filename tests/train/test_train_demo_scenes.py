@@ -1,0 +1,51 @@
+"""scripts/train_demo.py's scene sets: held-out scenes share no generator seed with any training set, and the
+``many`` set tiles into whole 3x3 grids at the demo's ground resolution."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "train_demo.py"
+
+
+@pytest.fixture(scope="module")
+def train_demo():
+    sys.path.insert(0, str(SCRIPT.parent))  # its _benchdoc helper
+    try:
+        spec = importlib.util.spec_from_file_location("train_demo", SCRIPT)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["train_demo"] = module  # its dataclasses look their module up
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(SCRIPT.parent))
+    return module
+
+
+def _seeds(groups) -> list[int]:
+    return [g.scene_seed(i) for g in groups for i in range(g.n_scenes)]
+
+
+def test_held_out_seeds_are_never_training_seeds(train_demo) -> None:
+    held_out = set(_seeds(train_demo.HELDOUT_GROUPS))
+    for name, groups in train_demo.TRAIN_SCENE_SETS.items():
+        seeds = _seeds(groups)
+        assert len(set(seeds)) == len(seeds), name
+        assert not held_out & set(seeds), name
+        assert len({g.name for g in groups}) == len(groups), name  # scenes are cached by group name
+    names = [{g.name for g in groups} for groups in train_demo.TRAIN_SCENE_SETS.values()]
+    assert not set.intersection(*names)
+
+
+def test_many_scenes_cover_the_standard_ground_in_whole_tile_grids(train_demo) -> None:
+    args = train_demo.parse_args(["--train-scenes", "many"])
+    standard, many = train_demo.TRAIN_SCENE_SETS["standard"], train_demo.TRAIN_SCENE_SETS["many"]
+    area = lambda groups: sum(g.n_scenes * g.extent_m ** 2 for g in groups)  # noqa: E731
+    assert 0.8 < area(many) / area(standard) < 1.0
+    assert len(_seeds(many)) >= 2 * len(_seeds(standard))
+    three_tiles_px = 2 * (args.tile_size_px - args.overlap_px) + args.tile_size_px
+    for g in many:  # three tiles a side at the demo's ground resolution, the last one not a sliver
+        assert three_tiles_px - 8 <= g.extent_m / args.gsd_m <= three_tiles_px
