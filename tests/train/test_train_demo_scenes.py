@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
+import itertools
 import sys
 from pathlib import Path
 
@@ -36,8 +38,17 @@ def test_held_out_seeds_are_never_training_seeds(train_demo) -> None:
         assert len(set(seeds)) == len(seeds), name
         assert not held_out & set(seeds), name
         assert len({g.name for g in groups}) == len(groups), name  # scenes are cached by group name
-    names = [{g.name for g in groups} for groups in train_demo.TRAIN_SCENE_SETS.values()]
-    assert not set.intersection(*names)
+    names = {k: {g.name for g in groups} for k, groups in train_demo.TRAIN_SCENE_SETS.items()}
+    for a, b in itertools.combinations(names, 2):  # a work dir caches scenes by group name: no two sets share one
+        assert not names[a] & names[b], (a, b)
+
+
+def test_many_tarps_differs_from_many_only_in_tarps(train_demo) -> None:
+    many, tarps = train_demo.TRAIN_SCENE_SETS["many"], train_demo.TRAIN_SCENE_SETS["many-tarps"]
+    assert len(many) == len(tarps)
+    for a, b in zip(many, tarps):
+        assert dataclasses.replace(b, name=a.name, tarps=a.tarps) == a
+        assert b.tarps == (2 * a.tarps if a.tarps else 18)
 
 
 def test_many_scenes_cover_the_standard_ground_in_whole_tile_grids(train_demo) -> None:
