@@ -49,8 +49,8 @@ os.environ.setdefault("YOLO_VERBOSE", "false")
 from _benchdoc import machine_description, markdown_table, write_section  # noqa: E402
 
 CPU_METHODS = ("yardwatch_fp32", "yardwatch_fp32_inline", "yardwatch_fp32_compiled", "yardwatch_bf16",
-               "yardwatch_bf16_compiled", "yardwatch_onnx", "yardwatch_onnx_int8", "yardwatch_openvino",
-               "yardwatch_openvino_int8",
+               "yardwatch_bf16_inline", "yardwatch_bf16_compiled", "yardwatch_onnx", "yardwatch_onnx_int8",
+               "yardwatch_openvino", "yardwatch_openvino_int8",
                "forward_only", "forward_only_compiled", "forward_only_bf16", "forward_only_bf16_compiled",
                "forward_only_openvino_int8", "sahi_b1", "sahi_b8", "ultralytics_loop")
 # the export each method runs, by the suffix of its name: (format, int8); the others run the .pt

@@ -352,8 +352,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--amp", default=None,
                         help="trainer.amp (auto, bf16, fp32, ...); default: the trainer config's")
     parser.add_argument("--train-scenes", choices=sorted(TRAIN_SCENE_SETS), default="many-tarps",
-                        help="training scene set: MANY_TARP_GROUPS (many-tarps, the shipped weights'), MANY_TRAIN_GROUPS "
-                             "(many: those with half the tarps) or TRAIN_GROUPS (standard: 35 larger scenes)")
+                        help="training scene set: MANY_TARP_GROUPS (many-tarps, the shipped weights'), "
+                             "MANY_TRAIN_GROUPS (many: those with half the tarps) or TRAIN_GROUPS (standard: 35 "
+                             "larger scenes)")
     parser.add_argument("--even-tarps", action="store_true",
                         help="training scenes with every tarp colour equally likely and more tarps (even_tarp_groups)")
     parser.add_argument("--obb-angle", choices=OBB_ANGLES, default="sigmoid",
