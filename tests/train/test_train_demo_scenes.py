@@ -60,3 +60,23 @@ def test_many_scenes_cover_the_standard_ground_in_whole_tile_grids(train_demo) -
     three_tiles_px = 2 * (args.tile_size_px - args.overlap_px) + args.tile_size_px
     for g in many:  # three tiles a side at the demo's ground resolution, the last one not a sliver
         assert three_tiles_px - 8 <= g.extent_m / args.gsd_m <= three_tiles_px
+
+
+def test_scene_factor_adds_new_seeds_and_keeps_held_out_ones_apart(train_demo) -> None:
+    many = train_demo.TRAIN_SCENE_SETS["many-tarps"]
+    assert train_demo.scaled_groups(many, 1) is many
+    scaled = train_demo.scaled_groups(many, 6)
+    assert [g.n_scenes for g in scaled] == [6 * g.n_scenes for g in many]
+    assert set(_seeds(many)) < set(_seeds(scaled))  # the first scenes are the set's own, the rest new
+    seeds = _seeds(scaled)
+    assert len(set(seeds)) == len(seeds)
+    assert not set(seeds) & set(_seeds(train_demo.HELDOUT_GROUPS))
+    assert not {g.name for g in scaled} & {g.name for g in many}  # cached by name: the x6 groups are new ones
+    for a, b in zip(many, scaled):
+        assert dataclasses.replace(b, name=a.name, n_scenes=a.n_scenes) == a
+
+
+@pytest.mark.parametrize("factor", [0, 13])
+def test_scene_factor_out_of_range_is_refused(train_demo, factor: int) -> None:
+    with pytest.raises(ValueError, match="--scene-factor"):
+        train_demo.scaled_groups(train_demo.TRAIN_SCENE_SETS["many-tarps"], factor)
