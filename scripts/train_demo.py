@@ -36,6 +36,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 log = logging.getLogger("train_demo")
 
 
+# A group's scene seeds are ``seed * MAX_SCENES_PER_GROUP + index`` (SceneGroup.scene_seed): a group of more
+# scenes would reuse the next group's seeds (or a held-out one's).
+MAX_SCENES_PER_GROUP = 100
+
+
 @dataclass(frozen=True)
 class SceneGroup:
     """Scenes of one kind; each covers about ``extent_m`` of ground on a side.
@@ -62,7 +67,7 @@ class SceneGroup:
 
     def scene_seed(self, index: int) -> int:
         """The generator seed of the group's ``index``-th scene (distinct across groups)."""
-        return self.seed * 100 + index
+        return self.seed * MAX_SCENES_PER_GROUP + index
 
 
 # Training scenes: every seed here is used for training only.
@@ -103,9 +108,6 @@ MANY_TRAIN_GROUPS = (
 MANY_TARP_GROUPS = tuple(replace(g, name=f"{g.name}_t2", tarps=2 * g.tarps if g.tarps else 18)
                          for g in MANY_TRAIN_GROUPS)
 TRAIN_SCENE_SETS = {"standard": TRAIN_GROUPS, "many": MANY_TRAIN_GROUPS, "many-tarps": MANY_TARP_GROUPS}
-# A group's scene seeds are ``seed * 100 + index``: a group of more than this many scenes would reuse the next
-# group's seeds (or a held-out one's).
-MAX_SCENES_PER_GROUP = 100
 
 
 def scaled_groups(groups: tuple[SceneGroup, ...], factor: int) -> tuple[SceneGroup, ...]:
