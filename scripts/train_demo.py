@@ -388,6 +388,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="task obb: the angle head (TrainConfig.obb_angle; docs/architecture.md)")
     parser.add_argument("--obb-box-targets", choices=OBB_BOX_TARGETS, default="canonical",
                         help="task obb: box targets (TrainConfig.obb_box_targets; yardwatch.models.obb_targets)")
+    parser.add_argument("--cls-pw", type=float, default=None,
+                        help="trainer.cls_pw: class weights (1 / class frequency) ** this in the classification loss; "
+                             "default: the trainer config's (0, every class 1)")
     parser.add_argument("--no-install", action="store_true", help="do not copy the weights into the package")
     parser.add_argument("--eval-only", type=Path, default=None,
                         help="skip training; score this run folder (or .pt) on the held-out scenes")
@@ -435,7 +438,8 @@ def main(argv: list[str] | None = None) -> int:
             obb_box_targets=args.obb_box_targets,
             augment=make_augment_spec(augment.get("albumentations") or [], augment.get("ultralytics") or {}),
             trainer={**_group_config("trainer", args.trainer), **({"time": args.hours} if args.hours else {}),
-                     **({"amp": _amp_value(args.amp)} if args.amp is not None else {})})
+                     **({"amp": _amp_value(args.amp)} if args.amp is not None else {}),
+                     **({"cls_pw": args.cls_pw} if args.cls_pw is not None else {})})
         start = time.perf_counter()
         result = train_detector(config)
         seconds["train (CPU)"] = time.perf_counter() - start

@@ -7,6 +7,7 @@ import math
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import yaml
@@ -328,3 +329,38 @@ def test_trainer_amp_bf16_on_mps_and_unknown_names_are_config_errors() -> None:
         ultralytics_amp("bf16", "mps")
     with pytest.raises(ConfigError, match="trainer.amp='fp8'"):
         ultralytics_amp("fp8", "cpu")
+
+
+def test_cls_pw_weighs_the_classification_loss_by_inverse_class_frequency(tmp_path: Path, monkeypatch) -> None:
+    from ultralytics.utils.loss import v8OBBLoss
+
+    from conftest import write_tiny_dataset
+
+    seen = []
+    original = v8OBBLoss.loss
+
+    def recording(self, *args, **kwargs):
+        seen.append(None if self.class_weights is None else self.class_weights.flatten().tolist())
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(v8OBBLoss, "loss", recording)
+    # Two objects a tile over four tiles: classes 0,1 / 1,2 / 2,0 / 0,1, so railcars 3, tarps 3, containers 2.
+    data = write_tiny_dataset(tmp_path / "data", "obb", objects_per_tile=2)
+    counts = np.bincount([int(line.split()[0]) for f in sorted((tmp_path / "data" / "labels" / "train").glob("*.txt"))
+                          for line in f.read_text().splitlines()], minlength=3)
+    inverse = 1.0 / counts
+    expected = inverse / inverse.mean()  # cls_pw=1: full inverse frequency, scaled to mean 1
+    result = train_detector(_config(data, tmp_path / "run", "obb", trainer={"plots": False, "cls_pw": 1.0}))
+    assert seen and all(w is not None for w in seen)
+    assert np.allclose(seen[0], expected, atol=1e-5) and seen[0][2] > seen[0][0]
+    assert result.card.training["trainer"]["cls_pw"] == 1.0
+    load_model(result.best_weights)
+
+
+@pytest.mark.parametrize("value", [-0.5, 1.5, "high"])
+def test_cls_pw_outside_zero_to_one_is_a_config_error(value, tmp_path: Path) -> None:
+    from yardwatch.errors import ConfigError
+    from yardwatch.train.run import check_config
+
+    with pytest.raises(ConfigError, match="trainer.cls_pw"):
+        check_config(_config(tmp_path / "dataset.yaml", tmp_path / "run", "obb", trainer={"cls_pw": value}))

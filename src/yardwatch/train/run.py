@@ -45,7 +45,7 @@ TRAINER_OPTIONS: dict[str, type | tuple[type, ...]] = {
     "optimizer": str, "lr0": float, "lrf": float, "momentum": float, "weight_decay": float,
     "warmup_epochs": float, "warmup_bias_lr": float, "cos_lr": bool, "amp": (bool, str), "cache": (bool, str),
     "plots": bool, "deterministic": bool, "rect": bool, "nbs": int, "val": bool, "save_period": int, "fraction": float,
-    "multi_scale": float, "time": float,
+    "multi_scale": float, "time": float, "cls_pw": float,
 }
 # Ranges of the numeric ones: (low, high, low excluded).
 _TRAINER_RANGES: dict[str, tuple[float, float, bool]] = {
@@ -53,7 +53,7 @@ _TRAINER_RANGES: dict[str, tuple[float, float, bool]] = {
     "weight_decay": (0.0, 1.0, False), "warmup_epochs": (0.0, 1000.0, False),
     "warmup_bias_lr": (0.0, 1.0, False), "nbs": (1, 1_000_000, False),
     "save_period": (-1, 1_000_000, False), "fraction": (0.0, 1.0, True), "multi_scale": (0.0, 1.0, False),
-    "time": (0.0, 10_000.0, True),
+    "time": (0.0, 10_000.0, True), "cls_pw": (0.0, 1.0, False),
 }
 
 
