@@ -7,6 +7,12 @@ planned tarp (nearest centre), and matches the tarp detections that ``train_demo
 to the labels as ``yardwatch evaluate`` does (greedy by score, polygon IoU >= 0.5 in the scene CRS), at the tarp
 counting threshold of the weights' model card (``count_conf``). It prints found / labels per group.
 
+It then says why tarps are missed and what the false ones are. A missed tarp either has a tarp box at IoU >= 0.5
+that scores under the threshold (the place is found, the class not trusted) or none at all. A false tarp (over the
+threshold, matched to no label) is a second box on a real tarp where it overlaps a tarp label at IoU >= 0.3;
+otherwise it is named by the planned thing it covers most of (a tank car, a tree, ...; ``bare ground`` where no
+planned thing covers a fifth of it).
+
     python scripts/probe_tarp_recall.py --work-dir demo_out_winter --card src/yardwatch/assets/demo.model_card.json
 """
 
@@ -26,15 +32,36 @@ COMMON = ("blue", "green")  # the natural mix's two commonest tarp colours (pale
 NAMES = ("blue", "green", "grey", "olive", "beige", "white", "orange")
 
 
-def planned_tarps(group, index: int) -> list[tuple[float, float, str, str]]:
-    """(x, y in the scene CRS, kind, colour name) of each tarp the generator places in one held-out scene."""
-    from yardwatch.synth.palette import TARP_COLOURS
+def planned_items(group, index: int) -> tuple[list, tuple[float, float]]:
+    """The items the generator places in one held-out scene and the scene's origin (x, y of its top-left corner in
+    the scene CRS; item coordinates are metres right and down from it)."""
     from yardwatch.synth.plan import Counts
     from yardwatch.synth.scene import plan_scene
 
     _site, items, _exact, _shape, origin, _crs = plan_scene(
         scene_size_px=group.scene_size_px, gsd_m=group.gsd_m, seed=group.scene_seed(index),
         counts=Counts(tarps=group.tarps) if group.tarps else None)
+    return items, origin
+
+
+def item_polygon(item, origin: tuple[float, float]):
+    """A planned item's footprint in the scene CRS (a north-up scene: y grows up, the plan's rows grow down)."""
+    from shapely.geometry import Polygon
+
+    corners = item.corners()
+    return Polygon(np.column_stack([origin[0] + corners[:, 0], origin[1] - corners[:, 1]]))
+
+
+def item_name(item) -> str:
+    """What a planned item is, for a person: its kind, with a flatcar's load (timber, pipes) where it has one."""
+    return f"{item.kind} ({item.style})" if item.style not in ("", "none") else item.kind
+
+
+def planned_tarps(group, index: int) -> list[tuple[float, float, str, str]]:
+    """(x, y in the scene CRS, kind, colour name) of each tarp the generator places in one held-out scene."""
+    from yardwatch.synth.palette import TARP_COLOURS
+
+    items, origin = planned_items(group, index)
     bases = np.array([rgb for _, rgb in TARP_COLOURS])
     out = []
     for item in items:
@@ -46,17 +73,77 @@ def planned_tarps(group, index: int) -> list[tuple[float, float, str, str]]:
     return out
 
 
-def matched_labels(labels: list, detections: list[tuple[float, object]], min_iou: float = 0.5) -> set[int]:
-    """Indices of the labels that a detection matches: yardwatch evaluate's greedy COCO matching (highest score
-    first) on polygon IoU."""
+def _greedy(labels: list, detections: list[tuple[float, object]],
+            min_iou: float) -> tuple[list, np.ndarray, np.ndarray]:
+    """yardwatch evaluate's greedy COCO matching (highest score first) on polygon IoU: the detections by descending
+    score, each one's matched label index (or -1) and each label's matched detection index (or -1)."""
     from yardwatch.eval.cocoeval import greedy_match
     from yardwatch.eval.iou import polygon_iou_matrix
 
     ordered = sorted(detections, key=lambda d: -d[0])
+    if not labels or not ordered:
+        return ordered, np.full(len(ordered), -1), np.full(len(labels), -1)
     ious = polygon_iou_matrix(np.array([d[1] for d in ordered], dtype=object), np.array(labels, dtype=object))
     no_flags = np.zeros(len(labels), dtype=bool)
-    _, gt_match = greedy_match(ious, [min_iou], no_flags, no_flags)
-    return {int(j) for j in np.flatnonzero(gt_match[0] >= 0)}
+    dt_match, gt_match = greedy_match(ious, [min_iou], no_flags, no_flags)
+    return ordered, dt_match[0], gt_match[0]
+
+
+def matched_labels(labels: list, detections: list[tuple[float, object]], min_iou: float = 0.5) -> set[int]:
+    """Indices of the labels that a detection matches (:func:`_greedy`)."""
+    _, _, gt_match = _greedy(labels, detections, min_iou)
+    return {int(j) for j in np.flatnonzero(gt_match >= 0)}
+
+
+def unmatched_detections(labels: list, detections: list[tuple[float, object]], min_iou: float = 0.5) -> list:
+    """The boxes of the detections that match no label (:func:`_greedy`)."""
+    ordered, dt_match, _ = _greedy(labels, detections, min_iou)
+    return [d[1] for d, m in zip(ordered, dt_match) if m < 0]
+
+
+def miss_reason(label, detections: list[tuple[float, object]], threshold: float, min_iou: float = 0.5) -> str:
+    """Why a tarp label went unmatched: the best score of a tarp box at IoU >= ``min_iou`` with it, binned."""
+    from yardwatch.eval.iou import polygon_iou_matrix
+
+    if not detections:
+        return "no tarp box at IoU >= 0.5"
+    ious = polygon_iou_matrix(np.array([d[1] for d in detections], dtype=object), np.array([label], dtype=object))
+    scores = [d[0] for d, iou in zip(detections, ious[:, 0]) if iou >= min_iou]
+    if not scores:
+        return "no tarp box at IoU >= 0.5"
+    best = max(scores)
+    if best >= threshold:
+        return "a box over the threshold, taken by another label"
+    return "a box at IoU >= 0.5 scoring under 0.1" if best < 0.1 else f"a box at IoU >= 0.5 scoring 0.1 to {threshold}"
+
+
+def false_tarp_site(box, tarp_labels: list, things: list[tuple[str, object]], duplicate_iou: float = 0.3,
+                    min_cover: float = 0.2) -> str:
+    """What a false tarp box lies on: ``duplicate of a real tarp`` where it overlaps a tarp label at IoU >=
+    ``duplicate_iou``, else the name of the planned thing (``things``: (name, footprint)) covering most of it, else
+    ``bare ground`` (no thing covers ``min_cover`` of its area)."""
+    from yardwatch.eval.iou import polygon_iou_matrix
+
+    if tarp_labels:
+        ious = polygon_iou_matrix(np.array([box], dtype=object), np.array(tarp_labels, dtype=object))
+        if ious.max() >= duplicate_iou:
+            return "duplicate of a real tarp"
+    area = box.area
+    best_name, best_cover = "bare ground", min_cover
+    for name, footprint in things:
+        if not footprint.intersects(box):
+            continue
+        cover = footprint.intersection(box).area / area
+        if cover >= best_cover:
+            best_name, best_cover = name, cover
+    return best_name
+
+
+def _print_counts(title: str, counts: collections.Counter) -> None:
+    print(f"\n{title}:\n| what | count |\n|---|---|")
+    for name, count in counts.most_common():
+        print(f"| {name} | {count} |")
+    print(f"| all | {sum(counts.values())} |")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -72,6 +159,8 @@ def main(argv: list[str] | None = None) -> int:
     heldout = args.work_dir / "heldout"
     found: collections.Counter = collections.Counter()
     total: collections.Counter = collections.Counter()
+    misses: collections.Counter = collections.Counter()
+    false_sites: collections.Counter = collections.Counter()
     for group in HELDOUT_GROUPS:
         for index in range(group.n_scenes):
             scene_id = f"{group.name}_{index:02d}"
@@ -79,9 +168,16 @@ def main(argv: list[str] | None = None) -> int:
             preds = gpd.read_file(heldout / "predictions" / f"{scene_id}.geojson").to_crs(labels.crs)
             tarps = [g for g, c in zip(labels.geometry, labels["class"]) if c == "tarp"]
             plan = planned_tarps(group, index)
-            dets = [(s, g) for s, g, c in zip(preds["score"], preds.geometry, preds["class_name"])
-                    if c == "tarp" and s >= threshold]
+            all_dets = [(s, g) for s, g, c in zip(preds["score"], preds.geometry, preds["class_name"]) if c == "tarp"]
+            dets = [(s, g) for s, g in all_dets if s >= threshold]
             hit = matched_labels(tarps, dets)
+            items, origin = planned_items(group, index)
+            things = [(item_name(i), item_polygon(i, origin)) for i in items if i.label != "tarp"]
+            for j, poly in enumerate(tarps):
+                if j not in hit:
+                    misses[miss_reason(poly, all_dets, threshold)] += 1
+            for box in unmatched_detections(tarps, dets):
+                false_sites[false_tarp_site(box, tarps, things)] += 1
             for j, poly in enumerate(tarps):
                 c = poly.centroid
                 x, y, where, colour = min(plan, key=lambda p: (p[0] - c.x) ** 2 + (p[1] - c.y) ** 2)
@@ -93,6 +189,8 @@ def main(argv: list[str] | None = None) -> int:
     print("| where | colour | found / labels | recall |\n|---|---|---|---|")
     for key in sorted(total, key=lambda k: (k[0] == "colour", k[0] == "all", k[0], k[1] == "all", k[1])):
         print(f"| {key[0]} | {key[1]} | {found[key]} / {total[key]} | {found[key] / total[key]:.2f} |")
+    _print_counts(f"missed tarps, by the best tarp box on them (threshold {threshold})", misses)
+    _print_counts(f"false tarps (score >= {threshold}, matched to no label), by what they lie on", false_sites)
     return 0
 
 
