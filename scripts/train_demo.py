@@ -61,6 +61,11 @@ class SceneGroup:
     extent_m: float = 480.0
     tarp_colours: str = "natural"
 
+    def __post_init__(self) -> None:
+        if not 1 <= self.n_scenes <= MAX_SCENES_PER_GROUP:
+            raise ValueError(f"scene group {self.name}: {self.n_scenes} scenes, but a group holds 1 to "
+                             f"{MAX_SCENES_PER_GROUP} (its seed range; more would reuse another group's seeds)")
+
     @property
     def scene_size_px(self) -> int:
         return int(round(self.extent_m / self.gsd_m))
@@ -123,11 +128,10 @@ def scaled_groups(groups: tuple[SceneGroup, ...], factor: int) -> tuple[SceneGro
         raise ValueError(f"--scene-factor must be 1 or more, got {factor}")
     if factor == 1:
         return groups
-    too_big = [g.name for g in groups if g.n_scenes * factor > MAX_SCENES_PER_GROUP]
-    if too_big:
-        raise ValueError(f"--scene-factor {factor} gives {', '.join(too_big)} more than {MAX_SCENES_PER_GROUP} "
-                         "scenes, past the group's seed range; use a smaller factor")
-    return tuple(replace(g, name=f"{g.name}_x{factor}", n_scenes=g.n_scenes * factor) for g in groups)
+    try:
+        return tuple(replace(g, name=f"{g.name}_x{factor}", n_scenes=g.n_scenes * factor) for g in groups)
+    except ValueError as exc:
+        raise ValueError(f"--scene-factor {factor}: {exc}; use a smaller factor") from None
 
 
 def even_tarp_groups(groups: tuple[SceneGroup, ...]) -> tuple[SceneGroup, ...]:

@@ -80,3 +80,10 @@ def test_scene_factor_adds_new_seeds_and_keeps_held_out_ones_apart(train_demo) -
 def test_scene_factor_out_of_range_is_refused(train_demo, factor: int) -> None:
     with pytest.raises(ValueError, match="--scene-factor"):
         train_demo.scaled_groups(train_demo.TRAIN_SCENE_SETS["many-tarps"], factor)
+
+
+@pytest.mark.parametrize("n_scenes", [0, 101])
+def test_a_scene_group_past_its_seed_range_is_refused(train_demo, n_scenes: int) -> None:
+    group = train_demo.TRAIN_GROUPS[0]
+    with pytest.raises(ValueError, match=f"{group.name}: {n_scenes} scenes"):
+        dataclasses.replace(group, n_scenes=n_scenes)
