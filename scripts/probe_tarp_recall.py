@@ -11,7 +11,9 @@ It then says why tarps are missed and what the false ones are. A missed tarp eit
 that scores under the threshold (the place is found, the class not trusted) or none at all. A false tarp (over the
 threshold, matched to no label) is a second box on a real tarp where it overlaps a tarp label at IoU >= 0.3;
 otherwise it is named by the planned thing it covers most of (a tank car, a tree, ...; ``bare ground`` where no
-planned thing covers a fifth of it).
+planned thing covers a fifth of it), with how many of those things the scenes hold and the false tarps per 100 of
+them. Last, it sets the railcar labels per tarp label of the held-out scenes beside those of the validation tiles
+(the model card's instances): the rarer tarps are among wagons, the more the same false alarms per wagon cost.
 
     python scripts/probe_tarp_recall.py --work-dir demo_out_winter --card src/yardwatch/assets/demo.model_card.json
 """
@@ -50,6 +52,14 @@ def item_polygon(item, origin: tuple[float, float]):
 
     corners = item.corners()
     return Polygon(np.column_stack([origin[0] + corners[:, 0], origin[1] - corners[:, 1]]))
+
+
+def scene_footprint(group, origin: tuple[float, float]):
+    """The ground a held-out scene covers in its CRS (``origin`` its top-left corner, as :func:`planned_items`)."""
+    from shapely.geometry import box
+
+    side = group.scene_size_px * group.gsd_m
+    return box(origin[0], origin[1] - side, origin[0] + side, origin[1])
 
 
 def item_name(item) -> str:
@@ -139,11 +149,32 @@ def false_tarp_site(box, tarp_labels: list, things: list[tuple[str, object]], du
     return best_name
 
 
-def _print_counts(title: str, counts: collections.Counter) -> None:
-    print(f"\n{title}:\n| what | count |\n|---|---|")
+def _print_counts(title: str, counts: collections.Counter, of: collections.Counter | None = None) -> None:
+    """A markdown table of ``counts``, most first; with ``of`` (how many of each thing the scenes hold) a column of
+    each count per 100 of those things, blank where the scenes plan none (bare ground, a duplicate)."""
+    if of is None:
+        print(f"\n{title}:\n| what | count |\n|---|---|")
+    else:
+        print(f"\n{title}:\n| what | count | of them in the scenes | per 100 |\n|---|---|---|---|")
     for name, count in counts.most_common():
-        print(f"| {name} | {count} |")
-    print(f"| all | {sum(counts.values())} |")
+        if of is None:
+            print(f"| {name} | {count} |")
+        else:
+            rate = f"{100 * count / of[name]:.1f}" if of.get(name) else ""
+            print(f"| {name} | {count} | {of.get(name, '')} | {rate} |")
+    print(f"| all | {sum(counts.values())} |" + (" | |" if of is not None else ""))
+
+
+def base_rate_line(heldout: dict[str, int], validation: dict[str, int]) -> str:
+    """How many railcar labels stand beside each tarp label on the held-out scenes and on the validation tiles (the
+    model card's instances): where tarps are rarer among the wagons, the same false alarms per wagon cost more
+    precision, and AP with it."""
+    def per_tarp(counts: dict[str, int]) -> str:
+        return f"{counts.get('railcar', 0) / counts['tarp']:.1f}" if counts.get("tarp") else "n/a"
+
+    return (f"railcar labels per tarp label: held-out scenes {per_tarp(heldout)} "
+            f"({heldout.get('railcar', 0)} / {heldout.get('tarp', 0)}), validation tiles {per_tarp(validation)} "
+            f"({validation.get('railcar', 0)} / {validation.get('tarp', 0)})")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -155,12 +186,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work-dir", type=Path, required=True, help="a train_demo work dir (its heldout/ folder)")
     parser.add_argument("--card", type=Path, required=True, help="model card of the weights that made the predictions")
     args = parser.parse_args(argv)
-    threshold = json.loads(args.card.read_text())["metrics"]["per_class"]["tarp"]["count_conf"]
+    per_class = json.loads(args.card.read_text())["metrics"]["per_class"]
+    threshold = per_class["tarp"]["count_conf"]
     heldout = args.work_dir / "heldout"
     found: collections.Counter = collections.Counter()
     total: collections.Counter = collections.Counter()
     misses: collections.Counter = collections.Counter()
     false_sites: collections.Counter = collections.Counter()
+    planned_things: collections.Counter = collections.Counter()
+    label_counts: collections.Counter = collections.Counter()
     for group in HELDOUT_GROUPS:
         for index in range(group.n_scenes):
             scene_id = f"{group.name}_{index:02d}"
@@ -173,6 +207,8 @@ def main(argv: list[str] | None = None) -> int:
             hit = matched_labels(tarps, dets)
             items, origin = planned_items(group, index)
             things = [(item_name(i), item_polygon(i, origin)) for i in items if i.label != "tarp"]
+            planned_things.update(name for name, poly in things if poly.intersects(scene_footprint(group, origin)))
+            label_counts.update(labels["class"])
             for j, poly in enumerate(tarps):
                 if j not in hit:
                     misses[miss_reason(poly, all_dets, threshold)] += 1
@@ -190,7 +226,10 @@ def main(argv: list[str] | None = None) -> int:
     for key in sorted(total, key=lambda k: (k[0] == "colour", k[0] == "all", k[0], k[1] == "all", k[1])):
         print(f"| {key[0]} | {key[1]} | {found[key]} / {total[key]} | {found[key] / total[key]:.2f} |")
     _print_counts(f"missed tarps, by the best tarp box on them (threshold {threshold})", misses)
-    _print_counts(f"false tarps (score >= {threshold}, matched to no label), by what they lie on", false_sites)
+    _print_counts(f"false tarps (score >= {threshold}, matched to no label), by what they lie on", false_sites,
+                  of=planned_things)
+    print("\n" + base_rate_line(dict(label_counts),
+                                 {name: int(v.get("instances", 0)) for name, v in per_class.items()}))
     return 0
 
 

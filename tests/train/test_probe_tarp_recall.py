@@ -72,3 +72,29 @@ def test_planned_items_land_on_their_labels(probe) -> None:
         best = max(planned, key=lambda p: p.intersection(label).area / p.union(label).area)
         assert best.intersection(label).area / best.union(label).area > 0.95
     assert np.isfinite(origin).all()
+    footprint = probe.scene_footprint(group, origin)
+    assert footprint.area == pytest.approx((256 * 0.5) ** 2)
+    assert all(footprint.buffer(1e-6).contains(label) for label in labels)
+
+
+def test_false_tarp_table_gives_a_rate_per_planned_thing(probe, capsys) -> None:
+    import collections
+
+    counts = collections.Counter({"tank": 9, "bare ground": 5})
+    probe._print_counts("false tarps", counts, of=collections.Counter({"tank": 180, "box": 40}))
+    rows = capsys.readouterr().out.splitlines()
+    assert "| tank | 9 | 180 | 5.0 |" in rows
+    assert "| bare ground | 5 |  |  |" in rows
+    assert rows[-1] == "| all | 14 | | |"
+
+
+def test_base_rate_line_sets_held_out_beside_validation(probe) -> None:
+    line = probe.base_rate_line({"railcar": 791, "tarp": 101, "container": 529}, {"railcar": 530, "tarp": 272})
+    assert "held-out scenes 7.8 (791 / 101)" in line
+    assert "validation tiles 1.9 (530 / 272)" in line
+    assert "n/a" in probe.base_rate_line({"railcar": 3}, {"railcar": 3, "tarp": 1})
+
+
+def test_scene_footprint_is_the_scene_square_below_its_origin(probe) -> None:
+    group = type("Group", (), {"scene_size_px": 200, "gsd_m": 0.5})()
+    assert probe.scene_footprint(group, (1000.0, 5000.0)).bounds == (1000.0, 4900.0, 1100.0, 5000.0)
