@@ -67,11 +67,11 @@ def item_name(item) -> str:
     return f"{item.kind} ({item.style})" if item.style not in ("", "none") else item.kind
 
 
-def planned_tarps(group, index: int) -> list[tuple[float, float, str, str]]:
-    """(x, y in the scene CRS, kind, colour name) of each tarp the generator places in one held-out scene."""
+def planned_tarps(items: list, origin: tuple[float, float]) -> list[tuple[float, float, str, str]]:
+    """(x, y in the scene CRS, kind, colour name) of each tarp among a held-out scene's planned ``items``
+    (:func:`planned_items`)."""
     from yardwatch.synth.palette import TARP_COLOURS
 
-    items, origin = planned_items(group, index)
     bases = np.array([rgb for _, rgb in TARP_COLOURS])
     out = []
     for item in items:
@@ -152,17 +152,17 @@ def false_tarp_site(box, tarp_labels: list, things: list[tuple[str, object]], du
 def _print_counts(title: str, counts: collections.Counter, of: collections.Counter | None = None) -> None:
     """A markdown table of ``counts``, most first; with ``of`` (how many of each thing the scenes hold) a column of
     each count per 100 of those things, blank where the scenes plan none (bare ground, a duplicate)."""
-    if of is None:
-        print(f"\n{title}:\n| what | count |\n|---|---|")
-    else:
-        print(f"\n{title}:\n| what | count | of them in the scenes | per 100 |\n|---|---|---|---|")
+    header, rule, tail = "| what | count |", "|---|---|", ""
+    if of is not None:
+        header, rule, tail = header + " of them in the scenes | per 100 |", rule + "---|---|", " | |"
+    print(f"\n{title}:\n{header}\n{rule}")
     for name, count in counts.most_common():
-        if of is None:
-            print(f"| {name} | {count} |")
-        else:
+        extra = ""
+        if of is not None:
             rate = f"{100 * count / of[name]:.1f}" if of.get(name) else ""
-            print(f"| {name} | {count} | {of.get(name, '')} | {rate} |")
-    print(f"| all | {sum(counts.values())} |" + (" | |" if of is not None else ""))
+            extra = f" {of.get(name, '')} | {rate} |"
+        print(f"| {name} | {count} |{extra}")
+    print(f"| all | {sum(counts.values())} |{tail}")
 
 
 def base_rate_line(heldout: dict[str, int], validation: dict[str, int]) -> str:
@@ -201,13 +201,14 @@ def main(argv: list[str] | None = None) -> int:
             labels = gpd.read_file(heldout / "labels_all" / f"{scene_id}.geojson")
             preds = gpd.read_file(heldout / "predictions" / f"{scene_id}.geojson").to_crs(labels.crs)
             tarps = [g for g, c in zip(labels.geometry, labels["class"]) if c == "tarp"]
-            plan = planned_tarps(group, index)
             all_dets = [(s, g) for s, g, c in zip(preds["score"], preds.geometry, preds["class_name"]) if c == "tarp"]
             dets = [(s, g) for s, g in all_dets if s >= threshold]
             hit = matched_labels(tarps, dets)
             items, origin = planned_items(group, index)
+            plan = planned_tarps(items, origin)
             things = [(item_name(i), item_polygon(i, origin)) for i in items if i.label != "tarp"]
-            planned_things.update(name for name, poly in things if poly.intersects(scene_footprint(group, origin)))
+            footprint = scene_footprint(group, origin)
+            planned_things.update(name for name, poly in things if poly.intersects(footprint))
             label_counts.update(labels["class"])
             for j, poly in enumerate(tarps):
                 if j not in hit:
